@@ -1,0 +1,40 @@
+# Two commands for a fresh machine: `make run` (install + start with the sandbox), `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export DEBUG ?= 1
+
+.PHONY: run test install migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	@echo ""
+	@echo "  slackhub is starting: open http://127.0.0.1:$(PORT)/slack/install to install the app"
+	@echo "  (sandbox at http://127.0.0.1:$(PORT)/sandbox/, admin at /admin/ after 'make superuser')"
+	@echo ""
+	PORT=$(PORT) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: migrate
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles

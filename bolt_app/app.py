@@ -1,0 +1,93 @@
+"""The Bolt `App`, built from Django settings once per process (and again if tests change settings).
+
+`bolt_app.app.app` is the App; `get_store()` its installation store; `get_handler()` the Django
+request handler. Building is lazy so importing this module touches neither settings nor the network.
+"""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from slack_bolt import App
+from slack_bolt.adapter.django import SlackRequestHandler
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+
+from bolt_app import listeners
+from bolt_app.authorize import StoreAuthorize
+from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
+from installations.cache import CacheableInstallationStore
+from installations.slack_api import web_client
+from installations.stores import build_oauth_state_store
+
+logger = logging.getLogger("slackhub.bolt")
+_built = {}
+_lock = threading.Lock()
+
+
+def build_app() -> App:
+    store = CacheableInstallationStore(client_id=settings.SLACK_CLIENT_ID, logger=logger)
+    client = web_client()
+    oauth_settings = OAuthSettings(
+        client_id=settings.SLACK_CLIENT_ID,
+        client_secret=settings.SLACK_CLIENT_SECRET,
+        scopes=settings.SLACK_SCOPES,
+        user_scopes=settings.SLACK_USER_SCOPES,
+        redirect_uri=settings.SLACK_REDIRECT_URI,
+        authorization_url=settings.SLACK_AUTHORIZE_URL,
+        installation_store=store,
+        state_store=build_oauth_state_store(logger=logger),
+        state_expiration_seconds=settings.SLACK_STATE_EXPIRATION_SECONDS,
+        token_rotation_expiration_minutes=settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES,
+        callback_options=CALLBACK_OPTIONS,
+        logger=logger,
+    )
+    app = App(
+        signing_secret=settings.SLACK_SIGNING_SECRET,
+        client=client,
+        logger=logger,
+        installation_store=store,
+        authorize=StoreAuthorize(store, logger),
+        oauth_flow=InstallFlow(client=client, logger=logger, settings=oauth_settings),
+    )
+    listeners.register(app)
+    return app
+
+
+def _get(name):
+    with _lock:
+        if not _built:
+            _built["app"] = build_app()
+            # The adapter installs Bolt's Django listener start/completion handlers, which release
+            # the thread-local DB connections of Bolt's worker threads (kept: our runner is the default).
+            _built["handler"] = SlackRequestHandler(_built["app"])
+        return _built[name]
+
+
+def get_app() -> App:
+    return _get("app")
+
+
+def get_handler() -> SlackRequestHandler:
+    return _get("handler")
+
+
+def get_store() -> CacheableInstallationStore:
+    return get_app().installation_store
+
+
+def reset(**kwargs):
+    """Rebuild on next use: tests override SLACK_* settings (e.g. the live server's URL)."""
+    setting = kwargs.get("setting", "")
+    if setting.startswith(("SLACK_", "SANDBOX_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")) or not kwargs:
+        with _lock:
+            _built.clear()
+
+
+setting_changed.connect(reset)
+
+
+def __getattr__(name):
+    if name == "app":
+        return get_app()
+    raise AttributeError(name)

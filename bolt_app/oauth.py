@@ -1,0 +1,120 @@
+"""The install flow: Bolt's OAuthFlow with our pages and clear failures.
+
+Bolt renders its own minimal install page and raw failure pages, lets a network error or a database
+error during the callback escape as a 500, and its Django adapter marks the state cookie `Secure`
+(which breaks installs over plain http on localhost, bolt-python #166/#184; views.py fixes that).
+"""
+
+import logging
+import re
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.template.loader import render_to_string
+from slack_bolt.error import BoltError
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.callback_options import CallbackOptions
+from slack_bolt.response import BoltResponse
+
+logger = logging.getLogger(__name__)
+
+# Slack's scopes in plain words, for the install page.
+SCOPE_DESCRIPTIONS = {
+    "app_mentions:read": "See messages that mention the app",
+    "chat:write": "Send messages as the app",
+    "commands": "Add slash commands people can use",
+    "channels:history": "Read messages in public channels the app is in",
+    "channels:read": "See basic information about public channels",
+    "groups:history": "Read messages in private channels the app is in",
+    "im:history": "Read direct messages with the app",
+    "im:write": "Start direct messages with people",
+    "users:read": "See people in the workspace",
+    "users:read.email": "See people's email addresses",
+    "reactions:read": "See emoji reactions",
+    "reactions:write": "Add and remove emoji reactions",
+    "incoming-webhook": "Post messages to one channel you choose",
+    "team:read": "See the workspace's name and domain",
+    "files:read": "See files shared in channels the app is in",
+    "identity.basic": "Confirm your identity",
+}
+
+FAILURES = {
+    "access_denied": ("Installation cancelled", "You chose Cancel, so nothing was installed."),
+    "invalid_browser": (
+        "This install started in another browser",
+        "The install link is tied to the browser that opened it, and this browser did not present it "
+        "(or blocked its cookie). Start again here.",
+    ),
+    "invalid_state": (
+        "This install link has expired or was already used",
+        "Install links are good for one use, for a few minutes. Start again to get a fresh one.",
+    ),
+    "missing_code": ("Slack did not send an authorization", "The reply from Slack had no authorization code."),
+    "invalid_code": (
+        "Slack did not confirm the installation",
+        "The authorization could not be exchanged with Slack (it was refused, expired, or Slack could not be "
+        "reached). Nothing was installed.",
+    ),
+    "storage_error": (
+        "We could not save the installation",
+        "Slack approved it, but our database was unavailable. Nothing was installed; please try again shortly.",
+    ),
+}
+
+
+def describe_scopes(scopes):
+    return [(scope, SCOPE_DESCRIPTIONS.get(scope, scope)) for scope in scopes]
+
+
+def page(template, status=200, headers=None, **context):
+    context.setdefault("app_name", settings.SLACK_APP_NAME)
+    context.setdefault("sandbox", settings.SLACK_SANDBOX)
+    html = render_to_string(template, context)
+    return BoltResponse(status=status, body=html, headers={"Content-Type": "text/html; charset=utf-8", **(headers or {})})
+
+
+def install_succeeded(args):
+    installation = args.installation
+    if settings.SLACK_SANDBOX:
+        open_url = "/sandbox/"
+    else:
+        open_url = f"https://slack.com/app_redirect?app={installation.app_id}&team={installation.team_id or ''}"
+    cookie = args.settings.state_utils.build_set_cookie_for_deletion()
+    workspace = installation.team_name or installation.enterprise_name or "your workspace"
+    return page("slack/success.html", headers={"Set-Cookie": [cookie]}, workspace=workspace, open_url=open_url)
+
+
+def install_failed(args):
+    reason = re.sub(r"[^a-z0-9_.]", "", str(args.reason or "").lower())[:64] or "unknown"
+    title, explanation = FAILURES.get(
+        reason, ("Slack reported an error", f"Slack answered with “{reason}”. Nothing was installed.")
+    )
+    status = args.suggested_status_code if args.suggested_status_code < 500 else 503
+    return page("slack/failure.html", status=status, title=title, explanation=explanation, reason=reason)
+
+
+CALLBACK_OPTIONS = CallbackOptions(success=install_succeeded, failure=install_failed)
+
+
+class InstallFlow(OAuthFlow):
+    def build_install_page_html(self, url, request):
+        return page(
+            "slack/install.html",
+            authorize_url=url,
+            scopes=describe_scopes(self.settings.scopes or []),
+            user_scopes=describe_scopes(self.settings.user_scopes or []),
+        ).body
+
+    def run_installation(self, code):
+        try:
+            return super().run_installation(code)
+        except Exception as error:  # Slack unreachable or an unexpected answer: a failure page, not a 500
+            logger.warning("OAuth code exchange failed: %s", type(error).__name__)
+            return None
+
+    def store_installation(self, request, installation):
+        try:
+            super().store_installation(request, installation)
+        except DatabaseError as error:
+            logger.error("Could not save an installation: %s", type(error).__name__)
+            raise BoltError("storage unavailable") from error

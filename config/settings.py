@@ -1,0 +1,214 @@
+"""slackhub settings, read from the environment.
+
+Defaults make a bare laptop work (SQLite, in-process cache, the Slack sandbox, DEBUG on when
+`make run` sets it). With DEBUG off these are production settings: every required setting must be
+given, and a missing one stops start-up with an error naming it.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name, default="False"):
+    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name, default):
+    return int(os.getenv(name, default))
+
+
+def envlist(name, default=""):
+    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG")
+PRODUCTION = not DEBUG
+
+_missing = []
+
+
+def required(name, dev_default):
+    """A setting production must be given; development falls back to `dev_default`."""
+    value = os.getenv(name, "")
+    if value:
+        return value
+    if PRODUCTION:
+        _missing.append(name)
+    return dev_default
+
+
+SECRET_KEY = required("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+
+# --- Slack app (Bolt's setting names) --------------------------------------------------------
+SLACK_CLIENT_ID = os.getenv("SLACK_CLIENT_ID", "")
+# The sandbox stands in for Slack: on by default in development when no real app is configured,
+# never in production.
+SLACK_SANDBOX = envbool("SLACK_SANDBOX", "False" if SLACK_CLIENT_ID or PRODUCTION else "True")
+if SLACK_SANDBOX and PRODUCTION:
+    raise ImproperlyConfigured("SLACK_SANDBOX cannot be on with DEBUG off (production settings).")
+if not SLACK_CLIENT_ID:
+    SLACK_CLIENT_ID = required("SLACK_CLIENT_ID", "sandbox-client-id")
+SLACK_CLIENT_SECRET = required("SLACK_CLIENT_SECRET", "sandbox-client-secret")
+SLACK_SIGNING_SECRET = required("SLACK_SIGNING_SECRET", "sandbox-signing-secret")
+SLACK_SCOPES = envlist("SLACK_SCOPES", "app_mentions:read,chat:write,commands")
+SLACK_USER_SCOPES = envlist("SLACK_USER_SCOPES")
+SLACK_REDIRECT_URI = os.getenv("SLACK_REDIRECT_URI") or None
+SLACK_API_URL = os.getenv("SLACK_API_URL", "https://slack.com/api/")
+SLACK_AUTHORIZE_URL = os.getenv("SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize")
+if SLACK_SANDBOX:
+    # Relative to this service: the sandbox is mounted at /sandbox/ (see config/urls.py).
+    SLACK_API_URL = os.getenv("SLACK_API_URL", f"http://127.0.0.1:{os.getenv('PORT', '8000')}/sandbox/api/")
+    SLACK_AUTHORIZE_URL = os.getenv("SLACK_AUTHORIZE_URL", "/sandbox/oauth/v2/authorize")
+SLACK_APP_NAME = os.getenv("SLACK_APP_NAME", "slackhub")
+SLACK_STATE_EXPIRATION_SECONDS = envint("SLACK_STATE_EXPIRATION_SECONDS", "600")
+SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES = envint("SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES", "120")
+# The sandbox issues expiring tokens with refresh tokens, as Slack does with token rotation on.
+SANDBOX_TOKEN_ROTATION = envbool("SANDBOX_TOKEN_ROTATION")
+SANDBOX_TOKEN_EXPIRES_IN = envint("SANDBOX_TOKEN_EXPIRES_IN", "43200")
+
+# --- Django ----------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "installations",
+    "bolt_app",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.getenv("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # Persistent connections with health checks: no new connection per event.
+        conn_max_age=envint("DB_CONN_MAX_AGE", "600"),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: Bolt's listener threads open their own connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+REDIS_URL = os.getenv("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "slackhub"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
+# The cache alias the installation store uses (Redis in production: shared by every worker).
+INSTALLATION_CACHE_ALIAS = "default"
+INSTALLATION_CACHE_TTL = envint("INSTALLATION_CACHE_TTL", "600")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.getenv("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Behind a TLS-terminating proxy ----------------------------------------------------------
+if envbool("SECURE_PROXY_SSL_HEADER", "False" if DEBUG else "True"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False" if DEBUG else "True")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False" if DEBUG else "True")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False" if DEBUG else "True")
+SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS")
+# Slack retries an event it did not get a 3 s answer for; bodies past this are refused (413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024))
+
+LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if _missing:
+    raise ImproperlyConfigured(
+        "Missing required settings for production (DEBUG is off): " + ", ".join(_missing)
+        + ". Set them in the environment, or set DEBUG=1 for local development."
+    )
+
+# --- Tokens at rest ---------------------------------------------------------------------------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotate with
+# `manage.py rotate_token_encryption`). Development derives one from SECRET_KEY.
+TOKEN_ENCRYPTION_KEYS = envlist("TOKEN_ENCRYPTION_KEYS")
+if not TOKEN_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "Missing required settings for production (DEBUG is off): TOKEN_ENCRYPTION_KEYS. "
+            'Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        )
+    import base64
+    import hashlib
+
+    TOKEN_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"slackhub-tokens:" + SECRET_KEY.encode()).digest()).decode()
+    ]

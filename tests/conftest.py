@@ -1,0 +1,86 @@
+"""Shared fixtures. Slack is the sandbox, served by pytest-django's live server over real HTTP."""
+
+import html
+import json
+import re
+import time
+from importlib import import_module
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+
+
+@pytest.fixture
+def sandbox_seed(db):
+    """The sandbox's workspaces and people (transactional tests flush the migration's seed)."""
+    from django.apps import apps
+
+    if not apps.get_model("sandbox", "Workspace").objects.exists():
+        import_module("sandbox.migrations.0002_seed").seed(apps, None)
+
+
+@pytest.fixture
+def slack(live_server, settings, sandbox_seed):
+    """Point the app at the sandbox on the live server, like `make run` does; returns the base URL."""
+    settings.SLACK_API_URL = f"{live_server.url}/sandbox/api/"
+    settings.SLACK_AUTHORIZE_URL = "/sandbox/oauth/v2/authorize"
+    return live_server.url
+
+
+@pytest.fixture
+def browser():
+    """A requests session: cookies kept, redirects followed by hand where the test looks at them."""
+    with requests.Session() as session:
+        yield session
+
+
+def wait_for(condition, timeout=10.0):
+    """Poll until `condition()` is truthy (Bolt runs listeners after acking); return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    from django.core.cache import caches
+
+    caches[django_settings.INSTALLATION_CACHE_ALIAS].clear()
+    yield
+
+
+def install(browser, base_url, target="T0ACME0001", user="T0ACME0001:U0ACME0001", decision="allow"):
+    """A person's install, over HTTP: the "Add to Slack" page, the sandbox's consent, the callback.
+
+    Returns the response of `/slack/oauth_redirect` (the success or failure page).
+    """
+    page = browser.get(f"{base_url}/slack/install")
+    assert page.status_code == 200, page.text
+    href = re.search(r'id="add-to-slack" href="([^"]+)"', page.text).group(1)
+    consent_url = urljoin(base_url, html.unescape(href))
+    consent = browser.get(consent_url)
+    assert consent.status_code == 200, consent.text
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', consent.text).group(1)
+    answer = browser.post(
+        consent_url,
+        data={"csrfmiddlewaretoken": csrf, "target": target, "user": user, "decision": decision},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text
+    return browser.get(answer.headers["Location"], allow_redirects=False)
+
+
+def signed_post(client, body, content_type="application/json", secret=None, timestamp=None):
+    """POST a body to /slack/events through Django's test client, signed the way Slack signs."""
+    from sandbox.events import sign
+
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = sign(raw, secret or django_settings.SLACK_SIGNING_SECRET, timestamp)
+    return client.post(
+        "/slack/events", data=raw, content_type=content_type, headers={k: v for k, v in headers.items()}
+    )

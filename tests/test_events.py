@@ -1,0 +1,110 @@
+"""Slack's requests to /slack/events: signed, authorized from the store, answered through the sandbox."""
+
+import json
+import threading
+import time
+
+import pytest
+from django.db import connections
+
+from installations import models
+from sandbox import events
+from sandbox.models import ApiCall, Message
+from tests.conftest import install, signed_post, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def installed(slack, browser):
+    assert install(browser, slack).status_code == 200
+    return models.Installation.objects.get()
+
+
+def mention(team_id="T0ACME0001", user_id="U0ACME0002", text="<@U0BOT> hi"):
+    return events.event_callback_body(team_id, events.app_mention(team_id, user_id, "C0ACMEGEN1", text))
+
+
+def test_url_verification_is_answered(client):
+    response = signed_post(client, {"type": "url_verification", "challenge": "abc123", "token": "t"})
+
+    assert response.status_code == 200
+    assert "abc123" in response.content.decode()
+
+
+def test_app_mention_is_answered_in_the_channel(installed, client):
+    response = signed_post(client, mention())
+
+    assert response.status_code == 200
+    posted = wait_for(lambda: Message.objects.filter(channel="C0ACMEGEN1").first())
+    assert posted is not None and "<@U0ACME0002>" in posted.text
+    assert posted.workspace_id == "T0ACME0001"
+    assert ApiCall.objects.filter(method="chat.postMessage", ok=True).count() == 1
+    assert not ApiCall.objects.filter(method="auth.test").exclude(created_at__lt=posted.created_at).exists()
+
+
+def test_hello_command_answers_ephemerally(installed, client):
+    body = events.slash_command_body("T0ACME0001", "U0ACME0003", "C0ACMEGEN1", "/hello", "")
+
+    response = signed_post(client, body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 200
+    posted = wait_for(lambda: Message.objects.filter(kind=Message.EPHEMERAL).first())
+    assert posted is not None and posted.ephemeral_user == "U0ACME0003" and "Hello" in posted.text
+
+
+def test_bad_signature_is_refused_and_nothing_happens(installed, client):
+    before = ApiCall.objects.count()
+
+    response = signed_post(client, mention(), secret="not-the-signing-secret")
+    stale = signed_post(client, mention(), timestamp=int(time.time()) - 600)
+    unsigned = client.post("/slack/events", data=json.dumps(mention()), content_type="application/json")
+
+    assert [response.status_code, stale.status_code, unsigned.status_code] == [401, 401, 401]
+    time.sleep(0.3)
+    assert ApiCall.objects.count() == before
+    assert not Message.objects.exists()
+
+
+def test_event_for_a_workspace_that_never_installed_posts_nothing(installed, client):
+    response = signed_post(client, mention(team_id="T0GLOBEX01", user_id="U0GLOBEX01"))
+
+    assert response.status_code == 200  # Bolt acks so Slack doesn't retry
+    time.sleep(0.3)
+    assert not Message.objects.exists()
+
+
+def test_uninstall_removes_the_workspaces_tokens(installed, client):
+    response = signed_post(client, events.event_callback_body("T0ACME0001", events.app_uninstalled()))
+
+    assert response.status_code == 200
+    assert wait_for(lambda: not models.Installation.objects.exists())
+    assert not models.Bot.objects.exists()
+    workspace = models.Workspace.objects.get()
+    assert workspace.status == models.Workspace.UNINSTALLED
+    assert wait_for(lambda: workspace.events.filter(kind=models.InstallationEvent.UNINSTALLED).exists())
+
+    signed_post(client, mention())
+    time.sleep(0.3)
+    assert not Message.objects.exists()
+
+
+def test_listener_threads_release_their_database_connections(installed, client, settings):
+    """Bolt's Django start/completion handlers close the worker thread's connection when obsolete."""
+    from bolt_app.app import get_app
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0  # every connection is obsolete once used
+    seen = {}
+    done = threading.Event()
+
+    @get_app().event("reaction_added")
+    def use_the_database(event):
+        seen["wrapper"] = connections["default"]
+        seen["workspaces"] = models.Workspace.objects.count()
+        done.set()
+
+    body = events.event_callback_body("T0ACME0001", {"type": "reaction_added", "user": "U0ACME0002", "reaction": "+1"})
+    signed_post(client, body)
+
+    assert done.wait(10) and seen["workspaces"] == 1
+    assert wait_for(lambda: seen["wrapper"].connection is None), "the listener thread's connection is still open"
