@@ -6,6 +6,7 @@ given, and a missing one stops start-up with an error naming it.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -123,9 +124,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Tests: one database per test run, so concurrent runs on one machine don't share it.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: Bolt's listener threads open their own connections.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"slackhub-test-{os.getpid()}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
 REDIS_URL = os.getenv("REDIS_URL", "")
@@ -138,7 +141,17 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+elif os.getenv("CACHE_DIR"):
+    # No Redis, several worker processes on one host: a shared directory keeps them coherent.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.getenv("CACHE_DIR"),
+            "OPTIONS": {"MAX_ENTRIES": 100000},
+        }
+    }
 else:
+    # In-process: right for `make run` and one worker; see config/gunicorn.py.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

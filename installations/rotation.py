@@ -167,12 +167,15 @@ def refresh_if_due(store, installation, user_id=None):
         return None
     user_ids = [uid for uid in {installation.user_id, user_id} if uid]
     try:
-        refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
+        refreshed = refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
     except RefreshRefused:
-        pass
+        return None
     except Exception as error:  # Slack or the lock unreachable: keep serving with the current token
         logger.warning("Token refresh failed for team %s: %s", installation.team_id, type(error).__name__)
         return None
+    if not refreshed:
+        # Another process refreshed first; our cached copy may predate it.
+        store.invalidate(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
     return store.find_installation(
         enterprise_id=installation.enterprise_id,
         team_id=installation.team_id,

@@ -121,17 +121,20 @@ class DjangoInstallationStore(InstallationStore):
 
     def _record_install(self, workspace, rows, installation: Installation):
         previous = rows.order_by("-installed_at").first()
+        new_scopes = set(installation.bot_scopes or [])
         if previous is None:
-            kind, detail = models.InstallationEvent.INSTALLED, f"scopes: {installation.bot_scopes or []}"
+            kind, detail = models.InstallationEvent.INSTALLED, f"scopes: {', '.join(sorted(new_scopes))}"
         else:
             kind, detail = models.InstallationEvent.REINSTALLED, ""
-            old, new = set((previous.bot_scopes or "").split(",")) - {""}, set(installation.bot_scopes or [])
-            if old != new:
+            old_scopes = set((previous.bot_scopes or "").split(",")) - {""}
+            if old_scopes != new_scopes:
                 kind = models.InstallationEvent.SCOPES_CHANGED
-                detail = f"added: {sorted(new - old)}, removed: {sorted(old - new)}"
-        user_scopes = f"; user scopes: {installation.user_scopes}" if installation.user_scopes else ""
+                added, removed = sorted(new_scopes - old_scopes), sorted(old_scopes - new_scopes)
+                detail = f"added: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}"
+        if installation.user_scopes:
+            detail += f"; user scopes: {', '.join(installation.user_scopes)}"
         models.InstallationEvent.objects.create(
-            workspace=workspace, kind=kind, actor=installation.user_id or "", detail=detail + user_scopes
+            workspace=workspace, kind=kind, actor=installation.user_id or "", detail=detail
         )
 
     # --- reads -------------------------------------------------------------------------------

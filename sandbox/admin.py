@@ -4,7 +4,9 @@ from sandbox.models import ApiCall, AuthorizationCode, Channel, Enterprise, Mess
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """The sandbox's state is made by its pages and API; the admin only shows it."""
+    """The sandbox's pages and API make its state; the admin only shows it (never token values)."""
+
+    exclude = ["token", "refresh_token", "code"]
 
     def has_add_permission(self, request):
         return False
@@ -16,27 +18,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Token)
-class TokenAdmin(ReadOnlyAdmin):
-    list_display = ["kind", "team_id", "user", "expires_at", "refresh_token_used", "revoked", "created_at"]
-    exclude = ["token", "refresh_token"]
-
-
-@admin.register(AuthorizationCode)
-class AuthorizationCodeAdmin(ReadOnlyAdmin):
-    list_display = ["team_id", "user", "bot_scopes", "user_scopes", "expires_at", "used_at"]
-    exclude = ["code"]
-
-
-@admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["workspace", "channel", "kind", "text", "ts", "created_at"]
-
-
-@admin.register(ApiCall)
-class ApiCallAdmin(ReadOnlyAdmin):
-    list_display = ["method", "grant_type", "team_id", "ok", "error", "created_at"]
-    list_filter = ["method", "ok"]
-
-
-admin.site.register([Enterprise, Workspace, User, Channel], ReadOnlyAdmin)
+admin.site.register([Enterprise, Workspace, User, Channel, AuthorizationCode, Token], ReadOnlyAdmin)
+admin.site.register(Message, ReadOnlyAdmin, list_display=["workspace", "channel", "kind", "text", "created_at"])
+admin.site.register(ApiCall, ReadOnlyAdmin, list_display=["method", "grant_type", "team_id", "ok", "error", "created_at"])

@@ -25,10 +25,7 @@ class ApiError(Exception):
 
 
 def api_method(name):
-    def register(handler):
-        METHODS[name] = handler
-        return handler
-    return register
+    return lambda handler: METHODS.setdefault(name, handler)
 
 
 @csrf_exempt
@@ -208,49 +205,40 @@ def api_test(request, params, call):
     return {"args": {name: value for name, value in params.items() if name != "token"}}
 
 
-def author_id(token):
-    return bot_user_id(token.team_id) if token.kind == Token.BOT else token.user_id
-
-
-def workspace_of_channel(token, channel_id):
-    """The workspace a channel (or, for a DM, a user id) belongs to, among those the token reaches."""
+def store_message(token, params, **ephemeral):
     workspaces = token.workspaces()
-    channel = Channel.objects.filter(pk=channel_id, workspace__in=workspaces).first()
-    member = channel or User.objects.filter(pk=channel_id, workspace__in=workspaces).first()
-    if member is None:
+    channel_id = params.get("channel", "")
+    # A user id as the channel means a DM with that user.
+    place = (Channel.objects.filter(pk=channel_id, workspace__in=workspaces).first()
+             or User.objects.filter(pk=channel_id, workspace__in=workspaces).first())
+    if place is None:
         raise ApiError("channel_not_found")
-    return member.workspace
+    if ephemeral and not place.workspace.users.filter(pk=ephemeral["ephemeral_user"]).exists():
+        raise ApiError("user_not_in_channel")
+    if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+        raise ApiError("no_text")
+    return Message.objects.create(
+        workspace=place.workspace, channel=channel_id, text=params.get("text") or "[blocks]",
+        thread_ts=params.get("thread_ts") or "", ts=new_ts(), **ephemeral,
+    )
 
 
 @api_method("chat.postMessage")
 def chat_post_message(request, params, call):
     token = authenticate(request, params, call)
-    workspace = workspace_of_channel(token, params.get("channel", ""))
-    text = params.get("text") or ""
-    if not text and not params.get("blocks") and not params.get("attachments"):
-        raise ApiError("no_text")
-    message = Message.objects.create(
-        workspace=workspace, channel=params["channel"], text=text or "[blocks]",
-        thread_ts=params.get("thread_ts") or "", ts=new_ts(),
-    )
-    posted = {"type": "message", "text": text, "user": author_id(token), "ts": message.ts}
+    message = store_message(token, params)
+    posted = {"type": "message", "text": params.get("text") or "", "ts": message.ts}
     if token.kind == Token.BOT:
-        posted["bot_id"] = bot_id(token.team_id)
+        posted.update(user=bot_user_id(token.team_id), bot_id=bot_id(token.team_id))
+    else:
+        posted["user"] = token.user_id
     return {"channel": message.channel, "ts": message.ts, "message": posted}
 
 
 @api_method("chat.postEphemeral")
 def chat_post_ephemeral(request, params, call):
     token = authenticate(request, params, call)
-    workspace = workspace_of_channel(token, params.get("channel", ""))
-    if not workspace.users.filter(pk=params.get("user", "")).exists():
-        raise ApiError("user_not_in_channel")
-    if not params.get("text") and not params.get("blocks"):
-        raise ApiError("no_text")
-    message = Message.objects.create(
-        workspace=workspace, channel=params["channel"], text=params.get("text") or "[blocks]",
-        kind=Message.EPHEMERAL, ephemeral_user=params["user"], thread_ts=params.get("thread_ts") or "", ts=new_ts(),
-    )
+    message = store_message(token, params, kind=Message.EPHEMERAL, ephemeral_user=params.get("user", ""))
     return {"message_ts": message.ts}
 
 
@@ -260,11 +248,8 @@ def users_info(request, params, call):
     user = User.objects.filter(pk=params.get("user", ""), workspace__in=token.workspaces()).first()
     if user is None:
         raise ApiError("user_not_found")
-    profile = {"real_name": user.name, "display_name": user.name}
-    return {"user": {
-        "id": user.user_id, "team_id": user.workspace_id, "name": user.name.split()[0].lower(),
-        "real_name": user.name, "deleted": False, "is_bot": False, "profile": profile,
-    }}
+    return {"user": {"id": user.user_id, "team_id": user.workspace_id, "name": user.name.split()[0].lower(),
+                     "real_name": user.name, "deleted": False, "is_bot": False, "profile": {"real_name": user.name}}}
 
 
 @api_method("conversations.list")
@@ -273,11 +258,6 @@ def conversations_list(request, params, call):
     channels = Channel.objects.filter(workspace__in=token.workspaces())
     if params.get("team_id"):
         channels = channels.filter(workspace=params["team_id"])
-    return {
-        "channels": [
-            {"id": c.channel_id, "name": c.name, "context_team_id": c.workspace_id,
-             "is_channel": True, "is_private": False, "is_archived": False}
-            for c in channels
-        ],
-        "response_metadata": {"next_cursor": ""},
-    }
+    listed = [{"id": c.channel_id, "name": c.name, "context_team_id": c.workspace_id, "is_channel": True,
+               "is_private": False, "is_archived": False} for c in channels]
+    return {"channels": listed, "response_metadata": {"next_cursor": ""}}

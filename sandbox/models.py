@@ -53,9 +53,6 @@ class User(models.Model):
     name = models.CharField(max_length=100)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="users")
 
-    class Meta:
-        ordering = ["user_id"]
-
     def __str__(self):
         return self.name
 
@@ -64,12 +61,6 @@ class Channel(models.Model):
     channel_id = models.CharField(max_length=20, primary_key=True)
     name = models.CharField(max_length=80)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="channels")
-
-    class Meta:
-        ordering = ["channel_id"]
-
-    def __str__(self):
-        return f"#{self.name}"
 
 
 class InstalledOn(models.Model):

@@ -1,7 +1,6 @@
 """The sandbox stands in for Slack: consent page, Web API, and Slack's signed requests to the service."""
 
 import base64
-import importlib
 import json
 import threading
 import time
@@ -10,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
@@ -23,16 +21,9 @@ from slack_sdk.signature import SignatureVerifier
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token, Workspace
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_seed")]
 
 BANNER = "Local sandbox — this is not Slack"
-
-
-@pytest.fixture(autouse=True)
-def seed_data():
-    # Tests elsewhere that use transactional_db flush the tables, seed rows included.
-    if not Workspace.objects.exists():
-        importlib.import_module("sandbox.migrations.0002_seed").seed(apps, None)
 
 
 def consent_url(scopes=("chat:write", "commands"), user_scopes=(), state="state-1", **kwargs):
