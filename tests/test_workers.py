@@ -1,0 +1,116 @@
+"""Several processes, one truth: invalidations and token rotation seen across workers."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from bolt_app.app import get_store
+from installations import models
+from sandbox import events
+from sandbox.models import ApiCall, Message, Token
+from tests import workers
+from tests.conftest import install, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def env(slack, settings, tmp_path):
+    workers.shared_cache(settings, tmp_path)
+    return workers.environment(slack)
+
+
+def test_another_process_sees_this_ones_writes_and_the_other_way_round(slack, browser, env):
+    assert install(browser, slack).status_code == 200
+    store = get_store()
+    token = store.find_installation(enterprise_id=None, team_id="T0ACME0001").bot_token  # now cached
+
+    # Another process warms its view, then deletes; this process must not serve its cached copy.
+    seen = workers.run_script(
+        "i = store.find_installation(enterprise_id=None, team_id='T0ACME0001'); print(i.bot_token)", env
+    )
+    assert seen == token
+    workers.run_script("store.delete_all(enterprise_id=None, team_id='T0ACME0001')", env)
+    assert store.find_installation(enterprise_id=None, team_id="T0ACME0001") is None
+
+    # And this process's reinstall is seen by a fresh one that had the miss cached.
+    assert workers.run_script("print(store.find_installation(enterprise_id=None, team_id='T0ACME0001'))", env) == "None"
+    assert install(browser, slack).status_code == 200
+    again = workers.run_script("print(store.find_installation(enterprise_id=None, team_id='T0ACME0001').bot_token)", env)
+    assert again == models.Installation.objects.get().bot_token
+
+
+def expire_soon(seconds=60):
+    soon = timezone.now() + timedelta(seconds=seconds)
+    models.Bot.objects.update(bot_token_expires_at=soon)
+    models.Installation.objects.update(bot_token_expires_at=soon)
+    get_store().invalidate(None, "T0ACME0001")
+
+
+def mention_body(user_id):
+    return json.dumps(events.event_callback_body(
+        "T0ACME0001", events.app_mention("T0ACME0001", user_id, "C0ACMEGEN1", "hi")
+    )).encode()
+
+
+def post_event(url, body, secret):
+    headers = {"Content-Type": "application/json", **events.sign(body, secret)}
+    return requests.post(f"{url}/slack/events", data=body, headers=headers, timeout=30).status_code
+
+
+def refresh_calls():
+    return ApiCall.objects.filter(method="oauth.v2.access", grant_type="refresh_token")
+
+
+def test_twenty_concurrent_events_in_two_processes_refresh_once(slack, browser, env, settings):
+    settings.SANDBOX_TOKEN_ROTATION = True
+    assert install(browser, slack).status_code == 200
+    old_token = models.Bot.objects.get().bot_token
+    expire_soon()
+    servers = workers.Servers(2, env)
+    try:
+        bodies = [(servers.urls[i % 2], mention_body(f"U0ACME000{1 + i % 3}")) for i in range(20)]
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(lambda job: post_event(*job, settings.SLACK_SIGNING_SECRET), bodies))
+        assert statuses == [200] * 20
+        assert wait_for(lambda: ApiCall.objects.filter(method="chat.postMessage", ok=True).count() == 20, timeout=30)
+    finally:
+        servers.stop()
+
+    assert refresh_calls().count() == 1
+    assert refresh_calls().get().ok
+    assert not ApiCall.objects.filter(ok=False).exists()  # nobody used a spent refresh token
+    bot = models.Bot.objects.get()
+    assert bot.bot_token != old_token and bot.bot_token_expires_at > timezone.now() + timedelta(hours=2)
+    assert Message.objects.count() == 20
+    kinds = list(models.InstallationEvent.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == [models.InstallationEvent.INSTALLED, models.InstallationEvent.REFRESHED]
+
+
+def test_a_refused_refresh_marks_the_workspace_and_stops_retrying(slack, browser, env, settings, client):
+    settings.SANDBOX_TOKEN_ROTATION = True
+    assert install(browser, slack).status_code == 200
+    Token.objects.filter(refresh_token__isnull=False).update(refresh_token_used=True)  # Slack no longer honours it
+    expire_soon()
+
+    for user in ("U0ACME0001", "U0ACME0002", "U0ACME0003"):
+        status = post_event(slack, mention_body(user), settings.SLACK_SIGNING_SECRET)
+        assert status == 200
+
+    # The token is still valid for a minute: events are still answered with it...
+    assert wait_for(lambda: ApiCall.objects.filter(method="chat.postMessage", ok=True).count() == 3)
+    # ...but Slack was asked to refresh once, not on every event.
+    assert refresh_calls().count() == 1 and not refresh_calls().get().ok
+    workspace = models.Workspace.objects.get()
+    assert workspace.status == models.Workspace.NEEDS_REINSTALL
+    assert "invalid_refresh_token" in workspace.status_reason
+    assert workspace.events.filter(kind=models.InstallationEvent.REFRESH_FAILED).count() == 1
+
+    # A reinstall makes it active again.
+    assert install(browser, slack).status_code == 200
+    workspace.refresh_from_db()
+    assert workspace.status == models.Workspace.ACTIVE
