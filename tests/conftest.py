@@ -46,6 +46,13 @@ def wait_for(condition, timeout=10.0):
         time.sleep(0.05)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_persistent_connections():
+    """Bolt's pooled listener threads would otherwise keep connections to the test database open
+    (CONN_MAX_AGE), and PostgreSQL refuses to drop a database in use at the end of the run."""
+    django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import caches

@@ -93,7 +93,7 @@ def test_listener_threads_release_their_database_connections(installed, client, 
     """Bolt's Django start/completion handlers close the worker thread's connection when obsolete."""
     from bolt_app.app import get_app
 
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0  # every connection is obsolete once used
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 0  # conftest: every connection is obsolete once used
     seen = {}
     done = threading.Event()
 
