@@ -4,11 +4,11 @@ import logging
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from bolt_app.app import get_handler
+from installations import models
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,11 @@ def healthz(request):
 
 
 def readyz(request):
-    failing = []
+    """Ready when the database (and Redis, if configured) answer; also counts the workspaces whose
+    token refresh Slack refused, so operators' monitoring sees them (the service itself is fine)."""
+    failing, status = [], {}
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        status["needs_reinstall"] = models.Workspace.objects.filter(status=models.Workspace.NEEDS_REINSTALL).count()
     except Exception as error:
         logger.warning("readyz: database unavailable: %s", type(error).__name__)
         failing.append("database")
@@ -57,4 +58,4 @@ def readyz(request):
             failing.append("redis")
     if failing:
         return JsonResponse({"status": "unavailable", "failing": failing}, status=503)
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", **status})

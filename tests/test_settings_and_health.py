@@ -62,7 +62,7 @@ def test_sandbox_is_on_by_default_only_in_development_without_a_client_id(client
 @pytest.mark.django_db
 def test_healthz_and_readyz_when_all_is_well(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "needs_reinstall": 0}
 
 
 def test_readyz_names_what_is_down():

@@ -109,6 +109,7 @@ def test_a_refused_refresh_marks_the_workspace_and_stops_retrying(slack, browser
     assert workspace.status == models.Workspace.NEEDS_REINSTALL
     assert "invalid_refresh_token" in workspace.status_reason
     assert workspace.events.filter(kind=models.InstallationEvent.REFRESH_FAILED).count() == 1
+    assert client.get("/readyz").json() == {"status": "ok", "needs_reinstall": 1}
 
     # A reinstall makes it active again.
     assert install(browser, slack).status_code == 200
