@@ -3,12 +3,12 @@
 import logging
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from bolt_app.app import get_handler
 from installations import models
+from installations.stores import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def readyz(request):
         failing.append("database")
     if settings.REDIS_URL:
         try:
-            caches["default"]._cache.get_client(write=True).ping()
+            redis_client().ping()
         except Exception as error:
             logger.warning("readyz: redis unavailable: %s", type(error).__name__)
             failing.append("redis")

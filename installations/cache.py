@@ -160,24 +160,19 @@ class CacheableInstallationStore(DjangoInstallationStore):
         self._call("set_many", entries, self.timeout)
         return latest, mine
 
-    def delete_bot(self, *, enterprise_id, team_id, installed_before=None):
-        deleted = super().delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before)
+    def _then_invalidate(self, write, *, enterprise_id, team_id, **kwargs):
+        result = write(enterprise_id=enterprise_id, team_id=team_id, **kwargs)
         self.invalidate(enterprise_id, team_id)
-        return deleted
+        return result
 
-    def delete_installation(self, *, enterprise_id, team_id, user_id=None, installed_before=None):
-        deleted = super().delete_installation(
-            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, installed_before=installed_before
-        )
-        self.invalidate(enterprise_id, team_id)
-        return deleted
+    def delete_bot(self, **kwargs):
+        return self._then_invalidate(super().delete_bot, **kwargs)
 
-    def revoke_tokens(self, *, enterprise_id, team_id, **kwargs):
-        changed = super().revoke_tokens(enterprise_id=enterprise_id, team_id=team_id, **kwargs)
-        self.invalidate(enterprise_id, team_id)
-        return changed
+    def delete_installation(self, **kwargs):
+        return self._then_invalidate(super().delete_installation, **kwargs)
 
-    def delete_all(self, *, enterprise_id, team_id, installed_before=None):
-        deleted = super().delete_all(enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before)
-        self.invalidate(enterprise_id, team_id)
-        return deleted
+    def delete_all(self, **kwargs):
+        return self._then_invalidate(super().delete_all, **kwargs)
+
+    def revoke_tokens(self, **kwargs):
+        return self._then_invalidate(super().revoke_tokens, **kwargs)

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone as django_timezone
@@ -21,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from installations import models
 from installations.slack_api import web_client
-from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, workspace_ids
+from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, redis_client, workspace_ids
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +53,7 @@ def workspace_lock(client_id, enterprise_id, team_id, wait_seconds=30):
     transaction would block every other writer on SQLite.
     """
     if settings.REDIS_URL:
-        redis = caches[settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
-        lock = redis.lock(f"slackhub:rotation:{client_id}:{enterprise_id or ''}:{team_id or ''}", timeout=60)
+        lock = redis_client().lock(f"slackhub:rotation:{client_id}:{enterprise_id or ''}:{team_id or ''}", timeout=60)
         if not lock.acquire(blocking_timeout=wait_seconds):
             raise TimeoutError("token rotation lock busy")
         try:

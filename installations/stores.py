@@ -236,9 +236,12 @@ class DjangoInstallationStore(InstallationStore):
         return deleted
 
 
-class DjangoOAuthStateStore(OAuthStateStore):
-    """OAuth `state` values in the database: issued once, consumed at most once, before expiry."""
+def redis_client():
+    """The Redis client behind Django's cache (only when REDIS_URL is set)."""
+    return caches[settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
 
+
+class _StateStore(OAuthStateStore):
     def __init__(self, expiration_seconds: int, logger: Optional[logging.Logger] = None):
         self.expiration_seconds = expiration_seconds
         self._logger = logger or logging.getLogger(__name__)
@@ -249,11 +252,18 @@ class DjangoOAuthStateStore(OAuthStateStore):
 
     def issue(self, *args, **kwargs) -> str:
         state = secrets.token_urlsafe(32)
-        now = django_timezone.now()
-        models.OAuthState.objects.create(state=state, expire_at=now + timedelta(seconds=self.expiration_seconds))
+        self._keep(state)
+        return state
+
+
+class DjangoOAuthStateStore(_StateStore):
+    """OAuth `state` values in the database: issued once, consumed at most once, before expiry."""
+
+    def _keep(self, state):
+        expire_at = django_timezone.now() + timedelta(seconds=self.expiration_seconds)
+        models.OAuthState.objects.create(state=state, expire_at=expire_at)
         if secrets.randbelow(100) == 0:
             self.purge_expired()  # opportunistic: a cron job (purge_oauth_states) is not required
-        return state
 
     def consume(self, state: str) -> bool:
         # One DELETE decides: of two concurrent consumes only one sees a deleted row.
@@ -264,31 +274,17 @@ class DjangoOAuthStateStore(OAuthStateStore):
         return models.OAuthState.objects.filter(expire_at__lte=django_timezone.now()).delete()[0]
 
 
-class RedisOAuthStateStore(OAuthStateStore):
+class RedisOAuthStateStore(_StateStore):
     """OAuth `state` values in Redis (used when REDIS_URL is set): key expiry, atomic GETDEL."""
-
-    def __init__(self, expiration_seconds: int, logger: Optional[logging.Logger] = None):
-        self.expiration_seconds = expiration_seconds
-        self._logger = logger or logging.getLogger(__name__)
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self._logger
-
-    @property
-    def _redis(self):
-        return caches[settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
 
     def _key(self, state: str) -> str:
         return f"{settings.CACHES[settings.INSTALLATION_CACHE_ALIAS].get('KEY_PREFIX', '')}:oauth-state:{state}"
 
-    def issue(self, *args, **kwargs) -> str:
-        state = secrets.token_urlsafe(32)
-        self._redis.set(self._key(state), b"1", ex=self.expiration_seconds)
-        return state
+    def _keep(self, state):
+        redis_client().set(self._key(state), b"1", ex=self.expiration_seconds)
 
     def consume(self, state: str) -> bool:
-        return self._redis.getdel(self._key(state)) is not None
+        return redis_client().getdel(self._key(state)) is not None
 
     def purge_expired(self) -> int:
         return 0  # Redis expires keys itself
