@@ -108,3 +108,14 @@ def test_listener_threads_release_their_database_connections(installed, client, 
 
     assert done.wait(10) and seen["workspaces"] == 1
     assert wait_for(lambda: seen["wrapper"].connection is None), "the listener thread's connection is still open"
+
+
+def test_org_wide_install_answers_events_from_any_workspace_of_the_org(slack, browser, client):
+    assert install(browser, slack, target="E0INITECH1", user="T0INIEAST1:W0INITECH1").status_code == 200
+    mention = events.app_mention("T0INIEAST1", "W0INITECH2", "C0INIGEN01", "hi")
+    body = events.event_callback_body("T0INIEAST1", mention, enterprise_id="E0INITECH1", is_enterprise_install=True)
+
+    assert signed_post(client, body).status_code == 200
+
+    posted = wait_for(lambda: Message.objects.filter(channel="C0INIGEN01").first())
+    assert posted is not None and "<@W0INITECH2>" in posted.text
