@@ -115,3 +115,22 @@ def test_a_refused_refresh_marks_the_workspace_and_stops_retrying(slack, browser
     assert install(browser, slack).status_code == 200
     workspace.refresh_from_db()
     assert workspace.status == models.Workspace.ACTIVE
+
+
+def test_refresh_tokens_from_cron_on_two_hosts_at_once_refreshes_each_token_once(slack, browser, env, settings):
+    import subprocess
+    import sys
+
+    settings.SANDBOX_TOKEN_ROTATION = True
+    assert install(browser, slack).status_code == 200
+    assert install(browser, slack, target="T0GLOBEX01", user="T0GLOBEX01:U0GLOBEX01").status_code == 200
+    soon = timezone.now() + timedelta(minutes=5)
+    models.Bot.objects.update(bot_token_expires_at=soon)
+
+    command = [sys.executable, "manage.py", "refresh_tokens"]
+    runs = [subprocess.Popen(command, env=env, cwd=workers.ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+
+    assert all(run.returncode == 0 for run in runs), outputs
+    assert refresh_calls().count() == 2 and all(call.ok for call in refresh_calls())
+    assert models.InstallationEvent.objects.filter(kind=models.InstallationEvent.REFRESHED).count() == 2
