@@ -36,6 +36,22 @@ SCOPE_DESCRIPTIONS = {
     "team:read": "See the workspace's name and domain",
     "files:read": "See files shared in channels the app is in",
     "identity.basic": "Confirm your identity",
+    "search:read": "Search messages and files you can see",
+    "chat:write.public": "Send messages to public channels without joining them",
+    "chat:write.customize": "Send messages with a custom name and picture",
+    "channels:join": "Join public channels",
+    "groups:read": "See basic information about private channels the app is in",
+    "im:read": "See basic information about direct messages with the app",
+    "mpim:history": "Read group direct messages the app is in",
+    "mpim:read": "See basic information about group direct messages the app is in",
+    "users.profile:read": "See people's profile details",
+    "files:write": "Upload, edit and delete files as the app",
+    "pins:read": "See pinned messages in channels the app is in",
+    "pins:write": "Pin and unpin messages",
+    "emoji:read": "See the workspace's custom emoji",
+    "usergroups:read": "See user groups",
+    "links:read": "See links to your domains in messages",
+    "links:write": "Show previews of links to your domains",
 }
 
 FAILURES = {
@@ -68,6 +84,8 @@ def describe_scopes(scopes):
 
 def page(template, status=200, headers=None, **context):
     context.setdefault("app_name", settings.SLACK_APP_NAME)
+    context.setdefault("app_icon_url", settings.SLACK_APP_ICON_URL)
+    context.setdefault("support_url", settings.SUPPORT_URL)
     context.setdefault("sandbox", settings.SLACK_SANDBOX)
     html = render_to_string(template, context)
     return BoltResponse(status=status, body=html, headers={"Content-Type": "text/html; charset=utf-8", **(headers or {})})

@@ -68,6 +68,10 @@ if SLACK_SANDBOX:
     SLACK_API_URL = os.getenv("SLACK_API_URL", f"http://127.0.0.1:{os.getenv('PORT', '8000')}/sandbox/api/")
     SLACK_AUTHORIZE_URL = os.getenv("SLACK_AUTHORIZE_URL", "/sandbox/oauth/v2/authorize")
 SLACK_APP_NAME = os.getenv("SLACK_APP_NAME", "slackhub")
+# Branding of the install pages: the app's icon (an https URL, shown 40x40; none: the name's initial)
+# and where installers get help (a URL or mailto:; none: no help link).
+SLACK_APP_ICON_URL = os.getenv("SLACK_APP_ICON_URL", "")
+SUPPORT_URL = os.getenv("SUPPORT_URL", "")
 SLACK_STATE_EXPIRATION_SECONDS = envint("SLACK_STATE_EXPIRATION_SECONDS", "600")
 SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES = envint("SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES", "120")
 # The sandbox issues expiring tokens with refresh tokens, as Slack does with token rotation on.
@@ -181,12 +185,18 @@ STORAGES = {
 }
 
 # --- Behind a TLS-terminating proxy ----------------------------------------------------------
+# Production defaults assume a proxy that terminates TLS and sets X-Forwarded-Proto (`manage.py
+# check --deploy` is clean with them). Serving production settings over plain http (a local trial,
+# the bench) needs SECURE_SSL_REDIRECT=0.
 if envbool("SECURE_PROXY_SSL_HEADER", "False" if DEBUG else "True"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False" if DEBUG else "True")
+# Orchestrators' probes reach the process directly, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False" if DEBUG else "True")
-SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD")
+# Only a submission at hstspreload.org puts a domain on browsers' preload lists.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False" if DEBUG else "True")
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False" if DEBUG else "True")
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False" if DEBUG else "True")
 SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS")
@@ -197,10 +207,17 @@ LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # On every handler: tokens, webhook URLs and secrets never reach a log line, whoever logs them.
+    "filters": {"redact_secrets": {"()": "installations.redaction.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's default handlers for these would bypass the filter: theirs go to ours instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 if _missing:

@@ -1,36 +1,73 @@
-"""The operator's console. Tokens are never shown in full and never editable."""
+"""The operator's console. Tokens are never shown in full and nothing about them is editable.
+
+Nothing is edited or deleted through Django's forms: the only writes are the actions (refresh tokens
+now, uninstall, purge expired states), gated by the change and delete permissions, so a staff user
+with view permissions only (the "support" group) can browse and export but change nothing.
+"""
 
 import csv
+from datetime import timedelta
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from installations import models
 from installations.rotation import RefreshRefused, refresh_workspace
 from installations.uninstall import uninstall_workspace
+
+admin.site.site_header = "slackhub"
+admin.site.site_title = "slackhub console"
+admin.site.index_title = "Operator console"
+
+RECENT_EVENTS = 20
 
 
 def masked(token, expires_at=None):
     """`xoxb-…a1b2 (expires 2026-11-22 15:00 UTC)`: enough to tell tokens apart, never enough to use."""
     if not token:
         return "—"
-    kind = token.split("-", 1)[0] if "-" in token[:12] else "token"
     if token.startswith("https://"):
-        kind = "webhook URL"
-    text = f"{kind}-…{token[-4:]}"
+        text = f"webhook URL …{token[-4:]}"
+    else:
+        kind = token.split("-", 1)[0] if "-" in token[:12] else "token"
+        text = f"{kind}-…{token[-4:]}"
     if expires_at:
-        text += f" (expires {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z})"
+        text += f" (expires {when(expires_at)})"
     return text
 
 
+def when(moment):
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}" if moment else "—"
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse only: Django's forms never change or delete a row. The change and delete permissions
+    (asked without an object) only gate the actions that name them in `action_permissions`."""
+
+    action_permissions = ()
+
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return obj is None and "change" in self.action_permissions and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and "delete" in self.action_permissions and super().has_delete_permission(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -61,6 +98,7 @@ class TokenColumns:
 
 class InstallationInline(TokenColumns, ReadOnlyInline):
     model = models.Installation
+    verbose_name_plural = "installation history"
     fields = ["installed_at", "user_id", "bot_user_id", "bot_scopes", "user_scopes", "bot_token_masked", "user_token_masked"]
     readonly_fields = fields
     ordering = ["-installed_at"]
@@ -73,38 +111,163 @@ class BotInline(TokenColumns, ReadOnlyInline):
     ordering = ["-installed_at"]
 
 
-class EventInline(ReadOnlyInline):
-    model = models.InstallationEvent
-    fields = ["created_at", "kind", "actor", "detail"]
-    readonly_fields = fields
-    show_change_link = False
+class RotationFilter(admin.SimpleListFilter):
+    title = "token rotation"
+    parameter_name = "rotation"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("rotating", "Rotating (expiring tokens)"),
+            ("not_rotating", "Not rotating"),
+            ("due", "Refresh due"),
+            ("failed", "Refresh failed since the latest install"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "rotating":
+            return queryset.filter(bot_expires_at__isnull=False)
+        if self.value() == "not_rotating":
+            return queryset.filter(bot_expires_at__isnull=True)
+        if self.value() == "due":
+            horizon = timezone.now() + timedelta(minutes=settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES)
+            return queryset.filter(bot_expires_at__lte=horizon)
+        if self.value() == "failed":
+            failures = models.InstallationEvent.objects.filter(
+                workspace=OuterRef("pk"), kind=models.InstallationEvent.REFRESH_FAILED,
+                created_at__gte=OuterRef("latest_installed_at"),
+            )
+            return queryset.filter(Exists(failures))
+        return queryset
+
+
+def _latest(model):
+    return model.objects.filter(workspace=OuterRef("pk")).order_by("-installed_at")
 
 
 @admin.register(models.Workspace)
 class WorkspaceAdmin(ReadOnlyAdmin):
     list_display = [
-        "__str__", "team_id", "enterprise_id", "is_enterprise_install", "status", "latest_installed_at", "user_tokens",
+        "name", "ids", "is_enterprise_install", "status", "installed_by", "latest_installed_at",
+        "bot_user", "user_tokens", "rotation",
     ]
-    list_filter = ["status", "is_enterprise_install", "latest_installed_at"]
-    search_fields = ["team_id", "team_name", "enterprise_id", "enterprise_name", "installations__user_id"]
-    readonly_fields = [
-        "client_id", "enterprise_id", "enterprise_name", "team_id", "team_name", "is_enterprise_install", "status",
-        "status_reason", "first_installed_at", "latest_installed_at", "uninstalled_at",
+    list_filter = [
+        "status", "is_enterprise_install", RotationFilter,
+        ("latest_installed_at", admin.DateFieldListFilter), ("first_installed_at", admin.DateFieldListFilter),
     ]
-    exclude = ["refresh_lease_until"]
-    inlines = [InstallationInline, BotInline, EventInline]
+    search_fields = [
+        "team_name", "enterprise_name", "team_id", "enterprise_id", "installations__user_id", "bots__bot_user_id",
+    ]
+    ordering = ["-latest_installed_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "status", "status_reason", "team_id", "team_name", "enterprise_id",
+                           "enterprise_name", "is_enterprise_install", "client_id"]}),
+        ("Installation", {"fields": ["installed_by", "first_installed_at", "latest_installed_at", "uninstalled_at",
+                                     "bot_user", "bot_scopes", "rotation", "user_tokens", "authorized_users"]}),
+        ("Audit trail", {"fields": ["recent_events"]}),
+    ]
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+    inlines = [InstallationInline, BotInline]
     actions = ["refresh_tokens_now", "uninstall", "export_csv"]
+    action_permissions = ("change", "delete")
+    change_form_template = "admin/installations/workspace/change_form.html"
 
     def get_queryset(self, request):
-        return (
-            super().get_queryset(request)
-            .annotate(user_token_count=Count("installations", filter=Q(installations__user_token__isnull=False)))
-            .distinct()
+        # Subqueries, not joins: the admin's search and filters join installations too.
+        bot = _latest(models.Bot).filter(bot_token__isnull=False)
+        users_with_tokens = (
+            models.Installation.objects.filter(workspace=OuterRef("pk"), user_token__isnull=False)
+            .values("workspace").annotate(count=Count("user_id", distinct=True)).values("count")
         )
+        return super().get_queryset(request).annotate(
+            installer=Subquery(_latest(models.Installation).values("user_id")[:1]),
+            bot_user_id=Subquery(bot.values("bot_user_id")[:1]),
+            bot_scope_list=Subquery(bot.values("bot_scopes")[:1]),
+            bot_expires_at=Subquery(bot.values("bot_token_expires_at")[:1]),
+            user_token_count=Subquery(users_with_tokens),
+        )
+
+    @admin.display(description="workspace", ordering="team_name")
+    def name(self, obj):
+        return str(obj)
+
+    @admin.display(description="enterprise / team id", ordering="team_id")
+    def ids(self, obj):
+        return " / ".join(filter(None, [obj.enterprise_id, obj.team_id]))
+
+    @admin.display(description="installed by", ordering="installer")
+    def installed_by(self, obj):
+        return obj.installer or "—"
+
+    @admin.display(description="bot user", ordering="bot_user_id")
+    def bot_user(self, obj):
+        return obj.bot_user_id or "—"
+
+    @admin.display(description="bot scopes")
+    def bot_scopes(self, obj):
+        return (obj.bot_scope_list or "—").replace(",", ", ")
 
     @admin.display(description="user tokens", ordering="user_token_count")
     def user_tokens(self, obj):
-        return obj.user_token_count
+        return obj.user_token_count or 0
+
+    @admin.display(description="bot token rotation", ordering="bot_expires_at")
+    def rotation(self, obj):
+        if not obj.bot_user_id:
+            return "—"
+        if obj.bot_expires_at is None:
+            return "not rotating"
+        if obj.bot_expires_at <= timezone.now():
+            return f"rotating; expired {when(obj.bot_expires_at)}"
+        return f"rotating; expires {when(obj.bot_expires_at)}"
+
+    @admin.display(description="users who authorized")
+    def authorized_users(self, obj):
+        latest = {}
+        for row in obj.installations.order_by("-installed_at"):
+            latest.setdefault(row.user_id, row)
+        if not latest:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((user_id, when(row.installed_at), row.user_scopes or "—", masked(row.user_token, row.user_token_expires_at))
+             for user_id, row in latest.items()),
+        )
+        return format_html(
+            "<table><thead><tr><th>user</th><th>latest install</th><th>user scopes</th><th>user token</th></tr>"
+            "</thead><tbody>{}</tbody></table>", rows,
+        )
+
+    @admin.display(description=f"latest {RECENT_EVENTS} events")
+    def recent_events(self, obj):
+        events = obj.events.all()[:RECENT_EVENTS]
+        if not events:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((when(e.created_at), e.get_kind_display(), e.actor, e.detail) for e in events),
+        )
+        everything = reverse("admin:installations_installationevent_changelist") + f"?workspace__id__exact={obj.pk}"
+        return format_html(
+            '<table id="audit-trail"><thead><tr><th>when</th><th>what</th><th>by</th><th>detail</th></tr></thead>'
+            '<tbody>{}</tbody></table><p><a href="{}">All events of this workspace</a></p>', rows, everything,
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The page's buttons post to the same actions as the list, so one permission check gates both.
+        actions = self.get_actions(request)
+        extra_context = {
+            **(extra_context or {}),
+            "can_refresh": "refresh_tokens_now" in actions,
+            "can_uninstall": "uninstall" in actions,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _back_to_workspace(self, request, queryset):
+        """Actions run from a workspace's page (its buttons) return to it; from the list, to the list."""
+        if request.POST.get("from_change_page") and len(queryset) == 1:
+            return redirect("admin:installations_workspace_change", queryset[0].pk)
+        return None
 
     @admin.action(description="Refresh tokens now", permissions=["change"])
     def refresh_tokens_now(self, request, queryset):
@@ -112,7 +275,15 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 
         store = get_store()
         for workspace in queryset:
-            user_ids = list(workspace.installations.filter(user_refresh_token__isnull=False).values_list("user_id", flat=True))
+            if workspace.status != models.Workspace.ACTIVE:
+                self.message_user(
+                    request, f"{workspace}: not refreshed ({workspace.get_status_display().lower()}).", messages.WARNING
+                )
+                continue
+            user_ids = list(
+                workspace.installations.filter(user_refresh_token__isnull=False)
+                .values_list("user_id", flat=True).distinct()
+            )
             try:
                 done = refresh_workspace(
                     store, workspace.enterprise_id, workspace.team_id, user_ids=user_ids,
@@ -125,12 +296,25 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             else:
                 what = ", ".join(done) if done else "nothing to refresh (no rotating tokens)"
                 self.message_user(request, f"{workspace}: refreshed {what}.", messages.SUCCESS)
+        return self._back_to_workspace(request, queryset)
 
     @admin.action(description="Uninstall (revoke at Slack, then delete)", permissions=["delete"])
     def uninstall(self, request, queryset):
         from bolt_app.app import get_store
 
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(request, "admin/installations/workspace/uninstall_confirmation.html", {
+                **self.admin_site.each_context(request),
+                "title": "Uninstall: are you sure?",
+                "opts": self.model._meta,
+                "workspaces": queryset,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "from_change_page": request.POST.get("from_change_page", ""),
+            })
         for workspace in queryset:
+            if workspace.status == models.Workspace.UNINSTALLED:
+                self.message_user(request, f"{workspace}: already uninstalled.", messages.INFO)
+                continue
             confirmed = uninstall_workspace(get_store(), workspace, actor=f"operator:{request.user.get_username()}")
             if confirmed:
                 self.message_user(request, f"{workspace}: tokens revoked at Slack and deleted.", messages.SUCCESS)
@@ -138,27 +322,36 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                 self.message_user(
                     request, f"{workspace}: deleted here, but Slack could not confirm the revocation.", messages.WARNING
                 )
+        return self._back_to_workspace(request, queryset)
+
+    CSV_COLUMNS = {
+        "workspace": str, "team_id": "team_id", "team_name": "team_name", "enterprise_id": "enterprise_id",
+        "enterprise_name": "enterprise_name", "org_wide": "is_enterprise_install", "status": "status",
+        "status_reason": "status_reason", "installed_by": "installer", "first_installed_at": "first_installed_at",
+        "latest_installed_at": "latest_installed_at", "uninstalled_at": "uninstalled_at", "bot_user_id": "bot_user_id",
+        "bot_scopes": "bot_scope_list", "user_tokens": "user_token_count", "bot_token_expires_at": "bot_expires_at",
+    }
 
     @admin.action(description="Export as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="workspaces.csv"'
-        columns = ["enterprise_id", "enterprise_name", "team_id", "team_name", "is_enterprise_install", "status",
-                   "first_installed_at", "latest_installed_at", "uninstalled_at"]
         writer = csv.writer(response)
-        writer.writerow(columns)
+        writer.writerow(self.CSV_COLUMNS)
         for workspace in queryset:
-            writer.writerow([getattr(workspace, column) for column in columns])
+            writer.writerow([
+                spreadsheet_safe(value(workspace) if callable(value) else getattr(workspace, value))
+                for value in self.CSV_COLUMNS.values()
+            ])
         return response
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
-    def has_change_permission(self, request, obj=None):
-        # Gates the "refresh" action (uninstall is gated by delete); every field stays read-only.
-        return request.user.has_perm("installations.change_workspace")
+def spreadsheet_safe(value):
+    """Workspace names come from Slack: never let one start a spreadsheet formula."""
+    if value is None:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @admin.register(models.Installation)
@@ -181,17 +374,32 @@ class BotAdmin(TokenColumns, ReadOnlyAdmin):
 @admin.register(models.InstallationEvent)
 class InstallationEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "workspace", "actor", "detail"]
-    list_filter = ["kind", "workspace"]
+    list_filter = ["kind", "created_at"]
+    list_select_related = ["workspace"]
     search_fields = ["workspace__team_name", "workspace__team_id", "workspace__enterprise_id", "actor"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "expired"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(expire_at__lte=timezone.now())
+        if self.value() == "no":
+            return queryset.filter(expire_at__gt=timezone.now())
+        return queryset
 
 
 @admin.register(models.OAuthState)
 class OAuthStateAdmin(ReadOnlyAdmin):
     list_display = ["state_masked", "expire_at", "expired"]
+    list_filter = [ExpiredFilter]
     actions = ["purge_expired"]
+    action_permissions = ("delete",)
     exclude = ["state"]
     readonly_fields = ["state_masked", "expire_at"]
 
@@ -203,7 +411,47 @@ class OAuthStateAdmin(ReadOnlyAdmin):
     def expired(self, obj):
         return obj.expire_at <= timezone.now()
 
-    @admin.action(description="Purge expired states", permissions=["delete"])
+    @admin.action(description="Purge the selected states that have expired", permissions=["delete"])
     def purge_expired(self, request, queryset):
-        count = models.OAuthState.objects.filter(expire_at__lte=timezone.now()).delete()[0]
+        # A state still valid may belong to an install in progress: only expired ones go.
+        count = queryset.filter(expire_at__lte=timezone.now()).delete()[0]
         self.message_user(request, f"Purged {count} expired states.")
+
+
+# --- the index's counts -------------------------------------------------------------------------
+
+def console_counts():
+    """What an operator checks first; each count links to the list behind it."""
+    Event, Workspace = models.InstallationEvent, models.Workspace
+    since = timezone.now() - timedelta(days=7)
+    events = Event.objects.filter(created_at__gte=since)
+    events_url = reverse("admin:installations_installationevent_changelist")
+    workspaces_url = reverse("admin:installations_workspace_changelist")
+
+    def recent(*kinds):
+        query = {"kind__in": ",".join(kinds), "created_at__gte": since.isoformat(timespec="seconds")}
+        return events.filter(kind__in=kinds).count(), f"{events_url}?{urlencode(query)}"
+
+    return [
+        ("active", "Active workspaces", Workspace.objects.filter(status=Workspace.ACTIVE).count(),
+         f"{workspaces_url}?status__exact={Workspace.ACTIVE}"),
+        ("installs", "Installs, last 7 days", *recent(Event.INSTALLED, Event.REINSTALLED, Event.SCOPES_CHANGED)),
+        ("uninstalls", "Uninstalls, last 7 days", *recent(Event.UNINSTALLED)),
+        ("refresh_failures", "Refresh failures, last 7 days", *recent(Event.REFRESH_FAILED)),
+        ("needs_reinstall", "Needs reinstall now", Workspace.objects.filter(status=Workspace.NEEDS_REINSTALL).count(),
+         f"{workspaces_url}?status__exact={Workspace.NEEDS_REINSTALL}"),
+    ]
+
+
+def with_counts(index):
+    """The admin index with the console's counts (templates/admin/index.html shows them)."""
+
+    def index_with_counts(request, extra_context=None):
+        if request.user.has_perm("installations.view_workspace"):
+            extra_context = {"console_counts": console_counts(), **(extra_context or {})}
+        return index(request, extra_context)
+
+    return index_with_counts
+
+
+admin.site.index = with_counts(admin.site.index)

@@ -15,7 +15,6 @@ objects Bolt's authorize then mutates. This one:
   retrying the invalidations it could not make.
 """
 
-import logging
 import pickle
 import secrets
 import threading

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from installations import models
 from installations.slack_api import web_client
-from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, redis_client, workspace_ids
+from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, redis_client, redis_key, workspace_ids
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def workspace_lock(client_id, enterprise_id, team_id, wait_seconds=30):
     transaction would block every other writer on SQLite.
     """
     if settings.REDIS_URL:
-        lock = redis_client().lock(f"slackhub:rotation:{client_id}:{enterprise_id or ''}:{team_id or ''}", timeout=60)
+        lock = redis_client().lock(redis_key("rotation", client_id, enterprise_id, team_id), timeout=60)
         if not lock.acquire(blocking_timeout=wait_seconds):
             raise TimeoutError("token rotation lock busy")
         try:

@@ -241,6 +241,12 @@ def redis_client():
     return caches[settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
 
 
+def redis_key(*parts):
+    """A raw Redis key under the cache's KEY_PREFIX (several deployments may share one Redis)."""
+    prefix = settings.CACHES[settings.INSTALLATION_CACHE_ALIAS].get("KEY_PREFIX", "")
+    return ":".join([prefix, *(part or "" for part in parts)])
+
+
 class _StateStore(OAuthStateStore):
     def __init__(self, expiration_seconds: int, logger: Optional[logging.Logger] = None):
         self.expiration_seconds = expiration_seconds
@@ -278,7 +284,7 @@ class RedisOAuthStateStore(_StateStore):
     """OAuth `state` values in Redis (used when REDIS_URL is set): key expiry, atomic GETDEL."""
 
     def _key(self, state: str) -> str:
-        return f"{settings.CACHES[settings.INSTALLATION_CACHE_ALIAS].get('KEY_PREFIX', '')}:oauth-state:{state}"
+        return redis_key("oauth-state", state)
 
     def _keep(self, state):
         redis_client().set(self._key(state), b"1", ex=self.expiration_seconds)

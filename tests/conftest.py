@@ -2,6 +2,7 @@
 
 import html
 import json
+import os
 import re
 import time
 from importlib import import_module
@@ -19,6 +20,17 @@ def sandbox_seed(db):
 
     if not apps.get_model("sandbox", "Workspace").objects.exists():
         import_module("sandbox.migrations.0002_seed").seed(apps, None)
+
+
+@pytest.fixture
+def support_group(db):
+    """The migration's read-only "support" group (transactional tests flush it, like the seed)."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name="support").exists():
+        import_module("installations.migrations.0002_support_group").create_support_group(apps, None)
+    return Group.objects.get(name="support")
 
 
 @pytest.fixture
@@ -47,17 +59,28 @@ def wait_for(condition, timeout=10.0):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _no_persistent_connections():
+def _isolated_test_run():
     """Bolt's pooled listener threads would otherwise keep connections to the test database open
-    (CONN_MAX_AGE), and PostgreSQL refuses to drop a database in use at the end of the run."""
+    (CONN_MAX_AGE), and PostgreSQL refuses to drop a database in use at the end of the run.
+    Each run gets its own cache key prefix (passed on to the processes tests start), so runs
+    sharing one Redis don't clear each other's entries."""
     django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    prefix = f"slackhub-test-{os.getpid()}"
+    django_settings.CACHES["default"]["KEY_PREFIX"] = os.environ["CACHE_KEY_PREFIX"] = prefix
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import caches
 
-    caches[django_settings.INSTALLATION_CACHE_ALIAS].clear()
+    cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
+    if django_settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(f"{django_settings.CACHES['default']['KEY_PREFIX']}:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
     yield
 
 

@@ -73,13 +73,20 @@ class Servers:
                     env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 )
             )
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_up(self):
         deadline = time.monotonic() + 30
         for url in self.urls:
             while True:
                 try:
-                    if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:
                     pass
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
@@ -88,4 +95,7 @@ class Servers:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,105 @@
+"""The processes the bench starts (gunicorn for the app and for the sandbox) and what /proc says
+about them: CPU time and resident memory of each worker."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+http = requests.Session()
+http.trust_env = False  # the servers are local: never through a proxy from the environment
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/<pid>/stat (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+class Gunicorn:
+    """A gunicorn master and its workers, serving `config.wsgi` on a free local port."""
+
+    def __init__(self, name, env, args, log_dir, workers, port=None):
+        self.name, self.workers_expected = name, workers
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.log = open(self.log_path, "ab")
+        command = [GUNICORN, *args, "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "config.wsgi"]
+        self.process = subprocess.Popen(
+            command, env={**env, "PORT": str(self.port)}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
+            try:
+                if http.get(f"{self.url}/healthz", timeout=1).status_code == 200 and (
+                    len(self.workers()) == self.workers_expected
+                ):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not start in {timeout}s; see {self.log_path}")
+
+    def workers(self):
+        return children(self.process.pid)
+
+    def cpu_seconds(self):
+        return sum(cpu_seconds(pid) for pid in self.workers())
+
+    def rss_mb(self):
+        return [round(rss_mb(pid), 1) for pid in self.workers()]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from bench import views
+from config.urls import urlpatterns as app_urlpatterns
+
+urlpatterns = [
+    *app_urlpatterns,
+    path("bench/bare", views.bare),
+    path("bench/fixed-token/events", views.fixed_token_events),
+]

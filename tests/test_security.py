@@ -1,0 +1,394 @@
+"""Secrets at rest, in logs and on pages; production settings that refuse to start unsafe.
+
+Tokens are encrypted in the database and the cache, and re-encrypted under a new key by
+`rotate_token_encryption`. No token, refresh token, webhook URL or secret reaches a log line (at any
+level, whoever logs it), an admin page or an error page. `check --deploy` is clean in production.
+"""
+
+import base64
+import io
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings as django_settings
+from django.contrib import admin
+from django.core.cache import caches
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from slack_sdk.oauth.installation_store import Installation
+
+from installations import models
+from installations.redaction import RedactSecrets
+from sandbox import events
+from sandbox.models import Message, Token
+from tests import workers
+from tests.conftest import install, signed_post, wait_for
+
+KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+# A token's shape; Fernet's urlsafe base64 could hold "xox" by chance, but not this.
+TOKEN_SHAPE = re.compile(r"xox[a-z]?[-.]|xapp-")
+TOKEN_COLUMNS = {
+    models.Installation: ["bot_token", "bot_refresh_token", "user_token", "user_refresh_token", "incoming_webhook_url"],
+    models.Bot: ["bot_token", "bot_refresh_token"],
+}
+
+
+def save_installation(team_id, installed_at=None, **tokens):
+    """An installation with every kind of secret, straight into the store."""
+    from bolt_app.app import get_store
+
+    values = dict(
+        bot_token=f"xoxe.xoxb-1-bot-{team_id}-{secrets.token_hex(8)}",
+        bot_refresh_token=f"xoxe-1-botrefresh-{secrets.token_hex(8)}",
+        bot_token_expires_at=int(time.time()) + 43200,
+        user_token=f"xoxe.xoxp-1-user-{secrets.token_hex(8)}",
+        user_refresh_token=f"xoxe-1-userrefresh-{secrets.token_hex(8)}",
+        user_token_expires_at=int(time.time()) + 43200,
+        incoming_webhook_url=f"https://hooks.slack.com/services/{team_id}/B0HOOK/{secrets.token_hex(12)}",
+    )
+    values.update(tokens)
+    get_store().save(
+        Installation(
+            app_id="A0SANDBOX1", team_id=team_id, team_name=f"Team {team_id}", user_id=f"U{team_id[1:]}",
+            bot_id=f"B{team_id[1:]}", bot_user_id=f"UB{team_id[1:]}", bot_scopes="chat:write", user_scopes="chat:write",
+            installed_at=installed_at or time.time(), **values,
+        )
+    )
+    return values
+
+
+def stored_ciphertexts(model):
+    """The encrypted columns as the database holds them."""
+    columns = TOKEN_COLUMNS[model]
+    return model.objects.annotate(**{f"raw_{c}": Cast(c, TextField()) for c in columns}).values_list(
+        *[f"raw_{c}" for c in columns]
+    )
+
+
+# --- Encryption at rest and key rotation -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_rotate_token_encryption_moves_every_token_to_the_first_key(settings):
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_A]
+    written = {team: save_installation(team) for team in ["T0ROT00001", "T0ROT00002", "T0ROT00003"]}
+    save_installation("T0ROT00004", user_token=None, user_refresh_token=None, incoming_webhook_url=None)
+    from bolt_app.app import get_store
+
+    cached = get_store().find_installation(enterprise_id=None, team_id="T0ROT00001")  # cached under key A
+    assert cached.bot_token == written["T0ROT00001"]["bot_token"]
+
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_B, KEY_A]
+    out = io.StringIO()
+    call_command("rotate_token_encryption", batch_size=2, stdout=out)
+
+    assert "installations: re-encrypted 4 rows." in out.getvalue()
+    assert "bots: re-encrypted 4 rows." in out.getvalue()
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_B]  # the old key is gone
+    for team, tokens in written.items():
+        row = models.Installation.objects.get(team_id=team)
+        assert {name: getattr(row, name) for name in TOKEN_COLUMNS[models.Installation]} == {
+            name: tokens[name] for name in TOKEN_COLUMNS[models.Installation]
+        }
+        assert models.Bot.objects.get(team_id=team).bot_refresh_token == tokens["bot_refresh_token"]
+    assert models.Installation.objects.get(team_id="T0ROT00004").user_token is None
+    old_key = Fernet(KEY_A.encode())
+    for model in TOKEN_COLUMNS:
+        for ciphertexts in stored_ciphertexts(model):
+            for ciphertext in filter(None, ciphertexts):
+                Fernet(KEY_B.encode()).decrypt(ciphertext.encode())
+                with pytest.raises(InvalidToken):
+                    old_key.decrypt(ciphertext.encode())
+    # The cache was emptied of entries under the old key: reads work with the new key alone.
+    found = get_store().find_installation(enterprise_id=None, team_id="T0ROT00001")
+    assert found.bot_token == written["T0ROT00001"]["bot_token"]
+
+
+@pytest.mark.django_db
+def test_rotate_token_encryption_names_rows_no_key_can_read(settings):
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_A]
+    save_installation("T0ROT00001")
+    before = list(stored_ciphertexts(models.Installation))
+
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_B]  # key A was dropped too early
+    with pytest.raises(CommandError, match=r"no key in TOKEN_ENCRYPTION_KEYS decrypts.*Installation \d+ bot_token"):
+        call_command("rotate_token_encryption", stdout=io.StringIO())
+
+    assert list(stored_ciphertexts(models.Installation)) == before
+
+
+def database_dump():
+    """Every row of our tables as the database's own dump tool writes them (the sandbox's are Slack's)."""
+    connection.ensure_connection()
+    if connection.vendor == "sqlite":
+        return "\n".join(line for line in connection.connection.iterdump() if 'INSERT INTO "sandbox_' not in line)
+    db = connection.settings_dict
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
+    done = subprocess.run(
+        ["pg_dump", "--data-only", "--exclude-table=sandbox_*", "-h", db["HOST"] or "127.0.0.1",
+         "-p", str(db["PORT"] or 5432), "-U", db["USER"], db["NAME"]],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return done.stdout
+
+
+def cached_installations():
+    """Every entry of the installation cache, as its backend stores it."""
+    cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
+    if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # LocMemCache
+        return b"".join(value for key, value in cache._cache.items() if ":installations:" in key)
+    client = cache._cache.get_client(write=False)  # RedisCache
+    return b"".join(client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_dump_holds_no_token_and_no_webhook_url(slack, browser, settings, client):
+    settings.SANDBOX_TOKEN_ROTATION = True
+    settings.SLACK_SCOPES = [*settings.SLACK_SCOPES, "incoming-webhook"]
+    assert install(browser, slack).status_code == 200
+    row = models.Installation.objects.get()
+    assert row.bot_refresh_token and row.incoming_webhook_url  # there is something to leak
+    signed_post(client, events.event_callback_body(
+        "T0ACME0001", events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "hi")))
+    assert wait_for(lambda: Message.objects.exists())  # the installation is cached now
+
+    dump = database_dump()
+
+    assert "installations_installation" in dump and "T0ACME0001" in dump  # the dump has our rows
+    leaks = [t.token for t in Token.objects.all()] + [t.refresh_token for t in Token.objects.exclude(refresh_token=None)]
+    leaks.append(row.incoming_webhook_url)
+    assert not TOKEN_SHAPE.search(dump) and "/hooks/" not in dump
+    assert not [secret for secret in leaks if secret in dump]
+    stored = cached_installations()
+    assert stored and not TOKEN_SHAPE.search(stored.decode("latin-1"))
+    assert not [secret for secret in leaks if secret.encode() in stored]
+
+
+def production_env(**changes):
+    inherited = {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(("SLACK_", "SANDBOX_", "DEBUG", "SECRET_KEY", "TOKEN_", "SECURE_", "SESSION_",
+                                "CSRF_", "ALLOWED_HOSTS", "SILENCED_"))
+    }
+    env = {
+        **inherited,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "slackhub.example.com",
+        "SLACK_CLIENT_ID": "123.456",
+        "SLACK_CLIENT_SECRET": secrets.token_hex(16),
+        "SLACK_SIGNING_SECRET": secrets.token_hex(16),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **changes,
+    }
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def manage(*args, env):
+    return subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=workers.ROOT, capture_output=True, text=True)
+
+
+def test_production_refuses_to_start_without_token_encryption_keys():
+    done = manage("check", env=production_env(TOKEN_ENCRYPTION_KEYS=None))
+
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr and "TOKEN_ENCRYPTION_KEYS" in done.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    done = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues (0 silenced)." in done.stdout
+
+
+def test_tls_and_cookie_settings_come_from_the_environment():
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps(["
+        "s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD,"
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, getattr(s, 'SECURE_PROXY_SSL_HEADER', None),"
+        "s.CSRF_TRUSTED_ORIGINS]))"
+    )
+    run = lambda **env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], env=production_env(**env), cwd=workers.ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+    assert run() == '[true, 31536000, true, true, true, true, ["HTTP_X_FORWARDED_PROTO", "https"], []]'
+    assert run(
+        SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="60", SECURE_HSTS_INCLUDE_SUBDOMAINS="0", SECURE_HSTS_PRELOAD="0",
+        SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0", SECURE_PROXY_SSL_HEADER="0",
+        CSRF_TRUSTED_ORIGINS="https://slackhub.example.com",
+    ) == '[false, 60, false, false, false, false, null, ["https://slackhub.example.com"]]'
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_http_is_redirected_but_probes_are_not(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 31536000
+    browser = Client()
+
+    plain = browser.get("/slack/install")
+    proxied = browser.get("/slack/install", headers={"X-Forwarded-Proto": "https"})
+
+    assert plain.status_code == 301 and plain["Location"] == "https://testserver/slack/install"
+    assert proxied.status_code == 200 and proxied["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert browser.get("/healthz").status_code == 200
+    assert browser.get("/readyz").status_code == 200
+
+
+# --- Logs ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def captured_logs():
+    """Everything the configured handlers write, with every logger at DEBUG."""
+    handlers = [h for h in logging.root.handlers if any(isinstance(f, RedactSecrets) for f in h.filters)]
+    assert handlers, "the configured handlers are gone"
+    stream = io.StringIO()
+    old_streams = [(handler, handler.setStream(stream)) for handler in handlers]
+    loggers = [logging.root, logging.getLogger("django")]
+    old_levels = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        for logger, level in old_levels:
+            logger.setLevel(level)
+        for handler, old in old_streams:
+            handler.setStream(old)
+
+
+def configured_secrets(settings):
+    return [settings.SLACK_CLIENT_SECRET, settings.SLACK_SIGNING_SECRET, settings.SECRET_KEY, *settings.TOKEN_ENCRYPTION_KEYS,
+            base64.b64encode(f"{settings.SLACK_CLIENT_ID}:{settings.SLACK_CLIENT_SECRET}".encode()).decode()]
+
+
+def test_every_configured_handler_redacts():
+    loggers = [logging.root] + [
+        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    handlers = {
+        handler for logger in loggers for handler in logger.handlers
+        if not isinstance(handler, logging.NullHandler) and not type(handler).__module__.startswith("_pytest")
+    }
+
+    assert handlers
+    assert all(any(isinstance(f, RedactSecrets) for f in handler.filters) for handler in handlers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_secret_reaches_a_log_line(slack, browser, settings, client):
+    from bolt_app.app import get_store
+    from installations.rotation import refresh_workspace
+    from installations.uninstall import uninstall_workspace
+
+    settings.SANDBOX_TOKEN_ROTATION = True
+    settings.SLACK_SCOPES = [*settings.SLACK_SCOPES, "incoming-webhook"]
+    response_url = f"{slack}/sandbox/hooks/T0ACME0001/C0ACMEGEN1/U0ACME0003"
+    with captured_logs() as logs:
+        assert install(browser, slack).status_code == 200
+        webhook_url = models.Installation.objects.get().incoming_webhook_url
+        signed_post(client, events.event_callback_body(
+            "T0ACME0001", events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "hi")))
+        signed_post(client, events.slash_command_body(
+            "T0ACME0001", "U0ACME0003", "C0ACMEGEN1", "/hello", "", response_url=response_url),
+            content_type="application/x-www-form-urlencoded")
+        assert wait_for(lambda: Message.objects.count() == 2)
+        assert refresh_workspace(get_store(), None, "T0ACME0001", force=True) == ["bot"]
+        signed_post(client, events.event_callback_body(  # refused before Bolt, which logs bodies it refuses
+            "T0ACME0001", {"type": "app_mention", "text": webhook_url}), secret="not-the-signing-secret")
+        uninstall_workspace(get_store(), models.Workspace.objects.get(), actor="operator:test")
+        signed_post(client, events.event_callback_body("T0ACME0001", events.app_uninstalled()))
+        time.sleep(0.5)  # the listeners' last lines
+
+    output = logs.getvalue()
+    assert "oauth.v2.access" in output and "auth.revoke" in output  # slack_sdk's DEBUG lines are there
+    assert "[redacted]" in output
+    leaks = [t.token for t in Token.objects.all()] + [t.refresh_token for t in Token.objects.exclude(refresh_token=None)]
+    leaks += [webhook_url, response_url, *configured_secrets(settings)]
+    assert len(leaks) > 8
+    assert not TOKEN_SHAPE.search(output)
+    assert not [secret for secret in leaks if secret in output]
+
+
+def test_the_filter_cleans_arguments_exceptions_and_stacks(settings):
+    token = "xoxb-1234-5678-secretsecret"
+    logger = logging.getLogger("slackhub.test")
+    with captured_logs() as logs:
+        logger.info("token %s, webhook %r", token, {"url": "https://hooks.slack.com/services/T1/B1/abc"})
+        logger.debug({"client_secret": settings.SLACK_CLIENT_SECRET})
+        logger.warning("signing secret: %s", settings.SLACK_SIGNING_SECRET, stack_info=True)
+        try:
+            raise RuntimeError(f"refresh failed for {token} (xoxe-1-refreshrefresh)")
+        except RuntimeError:
+            logger.exception("failed")
+        logger.error("bad arguments %s %s", token)  # formatting fails: logging prints msg and args
+
+    output = logs.getvalue()
+    assert output.count("[redacted]") >= 6
+    assert not TOKEN_SHAPE.search(output) and "hooks.slack.com/services" not in output
+    assert settings.SLACK_CLIENT_SECRET not in output and settings.SLACK_SIGNING_SECRET not in output
+    assert "RuntimeError" in output  # the traceback is kept, cleaned
+
+
+# --- Pages -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_pages_show_no_secret(admin_client, settings):
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_A]
+    written = [save_installation("T0ADM00001"), save_installation("T0ADM00002")]
+    models.OAuthState.objects.create(state="state-" + secrets.token_urlsafe(20), expire_at=timezone.now())
+    secret_values = [value for tokens in written for value in tokens.values() if isinstance(value, str)]
+    secret_values += [state.state for state in models.OAuthState.objects.all()] + configured_secrets(settings)
+    pages = [reverse("admin:index")]
+    for model in admin.site._registry:
+        opts = model._meta
+        pages.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        pages += [reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
+                  for pk in model.objects.values_list("pk", flat=True)]
+
+    for url in pages:
+        page = admin_client.get(url)
+        assert page.status_code == 200, url
+        text = page.content.decode()
+        assert not [secret for secret in secret_values if secret in text], url
+    export = admin_client.post(reverse("admin:installations_workspace_changelist"), {
+        "action": "export_csv", "_selected_action": list(models.Workspace.objects.values_list("pk", flat=True))})
+    assert export.status_code == 200 and not [secret for secret in secret_values if secret in export.content.decode()]
+
+
+@pytest.mark.django_db
+def test_error_pages_show_no_detail(settings):
+    browser = Client(raise_request_exception=False)
+    token = "xoxb-1234-5678-secretsecret"
+
+    with mock.patch("bolt_app.views.get_app", side_effect=RuntimeError(f"boom {token} {settings.SLACK_CLIENT_SECRET}")):
+        raw = b'{"type": "url_verification", "challenge": "x"}'
+        server_error = browser.post("/slack/events", data=raw, content_type="application/json",
+                                    headers=events.sign(raw, settings.SLACK_SIGNING_SECRET))
+    not_found = browser.get(f"/slack/{token}")
+    bad_host = browser.get("/slack/install", headers={"Host": f"{token}.example.com"})
+
+    assert [server_error.status_code, not_found.status_code, bad_host.status_code] == [500, 404, 400]
+    for page in (server_error, not_found, bad_host):
+        text = page.content.decode()
+        assert token not in text and settings.SLACK_CLIENT_SECRET not in text
+        assert "Traceback" not in text and 'File "' not in text and "RuntimeError" not in text
