@@ -1,18 +1,18 @@
-"""slackhub's benchmark: `make bench`, or `.venv/bin/python bench/run.py --help`.
+"""slackhub's benchmark: `make bench`, or `.venv/bin/python bench/run.py --help`. See bench/README.md.
 
-1. A fresh bench database (bench/results/bench.sqlite3; with a PostgreSQL DATABASE_URL, the
-   database `--database-name` on that server, dropped and created again).
-2. The sandbox (Slack's stand-in) under gunicorn with DEBUG=1, and the app under gunicorn with
-   production settings (DEBUG=0, config/gunicorn.py: gthread workers) plus bench/settings.py: two
-   ceiling endpoints and per-worker counters.
+1. A fresh bench database: bench/results/bench.sqlite3, or with a PostgreSQL DATABASE_URL the
+   database `--database-name` on that server (dropped and created again).
+2. The sandbox (Slack's stand-in, gunicorn, DEBUG=1), bench/slack_proxy.py in front of its Web API,
+   and the app: gunicorn with config/gunicorn.py and production settings (DEBUG=0) plus
+   bench/settings.py (the two ceilings' endpoints, per-worker counters).
 3. `--workspaces` workspaces created in the sandbox and installed through the real OAuth flow.
-4. Warm-up (one event from every person of every workspace, so the installation cache is warm),
-   then `--seconds` of signed `app_mention` events against each of: a bare Django view, the same
-   listener on a fixed-token Bolt App, and the app itself.
-5. RSS points: for each count in `--rss-points`, workspaces bulk-inserted up to that count, the app
-   restarted, and `--seconds` of events spread over all of them (a cold cache: SQL is expected).
+4. Warm-up: one event from every person of every workspace (the installation cache is then warm).
+5. `--rounds` x `--seconds` of signed `app_mention` events against a bare Django view, the same
+   listener on a fixed-token Bolt App, and the app itself, in alternating order.
+6. RSS points: for each count in `--rss-points`, installations bulk-inserted up to that count, the
+   app restarted, and `--rss-events` events spread over all of them (a cold cache: SQL is expected).
 
-Prints two tables and writes them, with every figure, to bench/results/<time>-<database>.{md,json}.
+Prints the tables and writes them, with every figure, to bench/results/<time>-<database>.{md,json}.
 """
 
 import argparse
@@ -132,11 +132,15 @@ def environments(args, database_url, app_port, sandbox_port, proxy_port, stamp):
 class Bench:
     """The servers of one bench run, and how to load and measure them."""
 
-    def __init__(self, args, run_dir, app_env, sandbox_env, app_port, sandbox_port, proxy_port):
+    def __init__(self, args, run_dir, app_env, app_port):
         self.args, self.run_dir, self.app_env, self.app_port = args, run_dir, app_env, app_port
-        self.app, self.proxy, self.starts = None, None, 0
+        self.app = self.sandbox = self.proxy = None
+        self.starts = 0
+
+    def start_slack(self, sandbox_env, sandbox_port, proxy_port):
         self.sandbox = Gunicorn(
-            "sandbox", sandbox_env, ["-k", "gthread", "--threads", "8"], run_dir, args.sandbox_workers, port=sandbox_port
+            "sandbox", sandbox_env, ["-k", "gthread", "--threads", "8"], self.run_dir, self.args.sandbox_workers,
+            port=sandbox_port,
         )
         self.proxy_url = f"http://127.0.0.1:{proxy_port}"
         self.proxy = subprocess.Popen(
@@ -437,8 +441,9 @@ def main():
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA journal_mode=WAL")
 
-    bench = Bench(args, run_dir, app_env, sandbox_env, app_port, sandbox_port, proxy_port)
+    bench = Bench(args, run_dir, app_env, app_port)
     try:
+        bench.start_slack(sandbox_env, sandbox_port, proxy_port)
         n = args.workspaces
         workspaces.create_in_sandbox(0, n)
         bench.start_app()

@@ -68,7 +68,11 @@ class Gunicorn:
         self.process = subprocess.Popen(
             command, env={**env, "PORT": str(self.port)}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except Exception:
+            self.stop()
+            raise
 
     def _wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout

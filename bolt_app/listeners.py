@@ -4,6 +4,8 @@ here (or, as they grow, a module of their own registered the same way)."""
 import logging
 from datetime import datetime, timezone
 
+from slack_sdk.errors import SlackApiError
+
 from installations import models
 from installations.stores import workspace_ids
 
@@ -16,9 +18,13 @@ def answer_mention(event, say):
 
 def hello(ack, command, client):
     ack()
-    client.chat_postEphemeral(
-        channel=command["channel_id"], user=command["user_id"], text=f"Hello, <@{command['user_id']}>! :wave:"
-    )
+    try:
+        client.chat_postEphemeral(
+            channel=command["channel_id"], user=command["user_id"], text=f"Hello, <@{command['user_id']}>! :wave:"
+        )
+    except SlackApiError as error:
+        # Raising after ack() would make Bolt drop the ack and answer 404 (thread_runner.py).
+        logger.warning("/hello could not answer: %s", error.response.get("error"))
 
 
 def _event_scope(body, context):

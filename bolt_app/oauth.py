@@ -71,6 +71,10 @@ FAILURES = {
         "The authorization could not be exchanged with Slack (it was refused, expired, or Slack could not be "
         "reached). Nothing was installed.",
     ),
+    "unavailable": (
+        "Installing is unavailable right now",
+        "Our database or cache did not answer. Nothing was installed; please try again in a few minutes.",
+    ),
     "storage_error": (
         "We could not save the installation",
         "Slack approved it, but our database was unavailable. Nothing was installed; please try again shortly.",
@@ -115,6 +119,22 @@ CALLBACK_OPTIONS = CallbackOptions(success=install_succeeded, failure=install_fa
 
 
 class InstallFlow(OAuthFlow):
+    """Bolt's flow with our pages; an outage of the state store is a friendly 503, not a 500."""
+
+    def handle_installation(self, request):
+        return self._or_unavailable(super().handle_installation, request)
+
+    def handle_callback(self, request):
+        return self._or_unavailable(super().handle_callback, request)
+
+    def _or_unavailable(self, handle, request):
+        try:
+            return handle(request)
+        except Exception as error:  # the database or Redis behind the OAuth state store is down
+            logger.error("Install flow unavailable: %s", type(error).__name__)
+            title, explanation = FAILURES["unavailable"]
+            return page("slack/failure.html", status=503, title=title, explanation=explanation, reason="unavailable")
+
     def build_install_page_html(self, url, request):
         return page(
             "slack/install.html",

@@ -6,10 +6,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from slack_bolt.adapter.django.handler import to_bolt_request, to_django_response
+from slack_bolt.adapter.django.handler import to_bolt_request
 from slack_sdk.signature import SignatureVerifier
 
-from bolt_app.app import get_app, get_handler
+from bolt_app.app import get_handler
 from installations import models
 from installations.stores import redis_client
 
@@ -64,7 +64,7 @@ def slack_events(request):
         return refusal(401, "invalid request")
     if not readable(payload):
         return refusal(400, "unreadable request")
-    return to_django_response(get_app().dispatch(bolt_request))
+    return get_handler().handle(request)
 
 
 def refusal(status, reason):

@@ -20,5 +20,6 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 # Slack retries what it did not get an answer for in 3 s; a slow request is worth seeing.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The path without its query string: /slack/oauth_redirect carries the OAuth code and state there.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -242,3 +243,11 @@ if not TOKEN_ENCRYPTION_KEYS:
     TOKEN_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(b"slackhub-tokens:" + SECRET_KEY.encode()).digest()).decode()
     ]
+for _position, _key in enumerate(TOKEN_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        # Caught here rather than as a 500 on the first token read.
+        raise ImproperlyConfigured(
+            f"TOKEN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes)."
+        ) from None

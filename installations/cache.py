@@ -27,6 +27,7 @@ from installations import crypto
 from installations.stores import DjangoInstallationStore, workspace_ids
 
 _MISS = "miss"  # cached "no such installation"
+_UNREADABLE = object()
 _OUTAGE_BACKOFF_SECONDS = 5
 
 
@@ -93,7 +94,10 @@ class CacheableInstallationStore(DjangoInstallationStore):
         return crypto.encrypt(pickle.dumps(_MISS if entity is None else entity))
 
     def _decode(self, blob):
-        value = pickle.loads(crypto.decrypt(blob))
+        try:
+            value = pickle.loads(crypto.decrypt(blob))
+        except Exception:  # written under a key since retired from TOKEN_ENCRYPTION_KEYS: a miss
+            return _UNREADABLE
         return None if value == _MISS else value
 
     def _cached(self, kind, enterprise_id, team_id, user_id, load):
@@ -103,8 +107,9 @@ class CacheableInstallationStore(DjangoInstallationStore):
             return load()
         key = self._entry_key(generation, enterprise_id, team_id, kind, user_id)
         blob = self._call("get", key)
-        if blob is not None:
-            return self._decode(blob)
+        entity = self._decode(blob) if blob is not None else _UNREADABLE
+        if entity is not _UNREADABLE:
+            return entity
         entity = load()
         self._call("set", key, self._encode(entity), self.timeout)
         return entity
@@ -151,7 +156,10 @@ class CacheableInstallationStore(DjangoInstallationStore):
         user_key = self._entry_key(generation, enterprise_id, team_id, "installation", user_id)
         found = self._call("get_many", [latest_key, user_key], default={})
         if latest_key in found and (user_id is None or user_key in found):
-            return self._decode(found[latest_key]), self._decode(found[user_key]) if user_id else None
+            latest = self._decode(found[latest_key])
+            mine = self._decode(found[user_key]) if user_id else None
+            if latest is not _UNREADABLE and mine is not _UNREADABLE:
+                return latest, mine
         latest, mine = super().find_authorization(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         entries = {latest_key: self._encode(latest)}
         if user_id is not None:

@@ -21,7 +21,9 @@ from django.db import OperationalError
 from django.http import QueryDict
 from django.http.request import split_domain_port, validate_host
 from django.test import Client
-from hypothesis import HealthCheck, assume, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from slack_sdk.oauth.installation_store import Installation
 
 from installations import models
@@ -616,8 +618,8 @@ def test_admin_actions_without_login_change_nothing(app_client, installed):
 
 
 def test_an_unexpected_error_in_events_is_a_bare_500(installed, app_client):
-    with mock.patch("bolt_app.views.get_app") as get_app:
-        get_app.return_value.dispatch.side_effect = RuntimeError(f"unexpected, with {FAKE_BOT_TOKEN}")
+    with mock.patch("bolt_app.views.get_handler") as get_handler:
+        get_handler.return_value.handle.side_effect = RuntimeError(f"unexpected, with {FAKE_BOT_TOKEN}")
         response = signed_post(app_client, mention())
 
     assert response.status_code == 500

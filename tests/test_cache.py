@@ -1,5 +1,7 @@
 """`CacheableInstallationStore`: right across writes, copies, misses, outages; free when warm."""
 
+import re
+
 import pytest
 from django.core.cache import caches
 from django.db import connection
@@ -105,7 +107,24 @@ def test_cached_entries_hold_no_token_in_clear(store):
     else:  # Redis: read every key's raw value
         client = cache._cache.get_client()
         blobs = [client.get(key) or b"" for key in client.keys("*installations*")]
-    assert blobs and not any(b"xox" in blob for blob in blobs)
+    assert blobs and not any(re.search(rb"xox[a-z]?[-.]", blob) for blob in blobs)
+
+
+def test_an_entry_cached_under_a_retired_key_is_a_miss(store):
+    import pickle
+
+    from cryptography.fernet import Fernet
+
+    store.save(an_installation())
+    retired = Fernet(Fernet.generate_key())  # as if written before TOKEN_ENCRYPTION_KEYS dropped it
+    generation = store._generation("E0001", "T0001")
+    for user_id in (None, "U0001"):
+        key = store._entry_key(generation, "E0001", "T0001", "installation", user_id)
+        store.cache.set(key, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale"))))
+
+    assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
+    latest, mine = store.find_authorization(user_id="U0001", **IDS)
+    assert latest.bot_token == "xoxb-bot-1" and mine.user_token == "xoxp-user-1"
 
 
 def test_a_cache_outage_falls_back_to_the_database(settings):

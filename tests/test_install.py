@@ -106,3 +106,23 @@ def test_org_wide_install(slack, browser):
     row = models.Installation.objects.get()
     assert row.is_enterprise_install and row.enterprise_id == "E0INITECH1" and row.team_id is None
     assert models.Workspace.objects.get().is_enterprise_install
+
+
+def test_state_store_down_is_a_friendly_503(slack, browser, monkeypatch):
+    from django.db import OperationalError
+
+    from bolt_app.app import get_app
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    state_store = get_app().oauth_flow.settings.state_store
+    monkeypatch.setattr(state_store, "issue", down)
+    monkeypatch.setattr(state_store, "consume", down)
+
+    page = browser.get(f"{slack}/slack/install")
+    callback = browser.get(f"{slack}/slack/oauth_redirect?code=x&state=y", cookies={"slack-app-oauth-state": "y"})
+
+    for response in (page, callback):
+        assert response.status_code == 503
+        assert "unavailable right now" in response.text and "Traceback" not in response.text

@@ -224,9 +224,11 @@ def test_tls_and_cookie_settings_come_from_the_environment():
         "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, getattr(s, 'SECURE_PROXY_SSL_HEADER', None),"
         "s.CSRF_TRUSTED_ORIGINS]))"
     )
-    run = lambda **env: subprocess.run(  # noqa: E731
-        [sys.executable, "-c", script], env=production_env(**env), cwd=workers.ROOT, capture_output=True, text=True
-    ).stdout.strip()
+
+    def run(**env):
+        done = subprocess.run([sys.executable, "-c", script], env=production_env(**env), cwd=workers.ROOT,
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
 
     assert run() == '[true, 31536000, true, true, true, true, ["HTTP_X_FORWARDED_PROTO", "https"], []]'
     assert run(
@@ -339,7 +341,7 @@ def test_the_filter_cleans_arguments_exceptions_and_stacks(settings):
             raise RuntimeError(f"refresh failed for {token} (xoxe-1-refreshrefresh)")
         except RuntimeError:
             logger.exception("failed")
-        logger.error("bad arguments %s %s", token)  # formatting fails: logging prints msg and args
+        logger.error("bad arguments %s %s", token)  # noqa: PLE1206 -- formatting fails: logging prints msg and args
 
     output = logs.getvalue()
     assert output.count("[redacted]") >= 6
@@ -380,7 +382,7 @@ def test_error_pages_show_no_detail(settings):
     browser = Client(raise_request_exception=False)
     token = "xoxb-1234-5678-secretsecret"
 
-    with mock.patch("bolt_app.views.get_app", side_effect=RuntimeError(f"boom {token} {settings.SLACK_CLIENT_SECRET}")):
+    with mock.patch("bolt_app.views.get_handler", side_effect=RuntimeError(f"boom {token} {settings.SLACK_CLIENT_SECRET}")):
         raw = b'{"type": "url_verification", "challenge": "x"}'
         server_error = browser.post("/slack/events", data=raw, content_type="application/json",
                                     headers=events.sign(raw, settings.SLACK_SIGNING_SECRET))

@@ -78,3 +78,9 @@ def test_readyz_names_what_is_down():
 
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "failing": ["database", "redis"]}
+
+
+def test_a_malformed_encryption_key_stops_start_up_naming_it():
+    done = start({**PRODUCTION, "TOKEN_ENCRYPTION_KEYS": PRODUCTION["TOKEN_ENCRYPTION_KEYS"] + ",not-a-key"})
+
+    assert done.returncode != 0 and "TOKEN_ENCRYPTION_KEYS: key 2 is not a Fernet key" in done.stderr
