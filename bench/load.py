@@ -1,7 +1,8 @@
 """The load generator: signed `app_mention` events as Slack sends them, from a separate process.
 
 `--concurrency` threads each keep one HTTP/1.1 connection and post one event at a time (closed
-loop), for `--seconds`, or `--count` events, or (`--each`) once for every (workspace, person) pair. Each event is built
+loop; `--rate` paces them instead), for `--seconds`, or `--count` events, or (`--each`) once for
+every (workspace, person) pair. Each event is built
 and signed when sent (`sandbox.events`), from a random person of a random workspace. Prints nothing;
 writes its counts and latencies as JSON to `--out`.
 """
@@ -42,7 +43,7 @@ class Load:
         self.host, self.port, self.path = url.hostname, url.port, url.path
         self.latencies, self.statuses = [], Counter()
         self.lock = threading.Lock()
-        self.remaining = args.count
+        self.remaining, self.issued = args.count, 0
         if args.each:
             people = range(args.first_person, args.users)
             pairs = [(i, p) for i in range(args.first, args.first + args.workspaces) for p in people]
@@ -53,12 +54,16 @@ class Load:
         if self.args.each:
             with self.lock:
                 return next(self.pairs, None)
-        if self.remaining is not None:
-            with self.lock:
+        with self.lock:
+            if self.remaining is not None:
                 if self.remaining <= 0:
                     return None
                 self.remaining -= 1
-        elif time.monotonic() >= self.deadline:
+            self.issued += 1
+            issued = self.issued
+        if self.args.rate:  # open loop: the n-th event leaves at n / rate, whatever the answers take
+            time.sleep(max(0.0, self.started + issued / self.args.rate - time.monotonic()))
+        if self.remaining is None and time.monotonic() >= self.deadline:
             return None
         return self.args.first + random.randrange(self.args.workspaces), random.randrange(self.args.users)
 
@@ -83,8 +88,8 @@ class Load:
             self.statuses += statuses
 
     def run(self):
-        self.started_at = time.time()
-        self.deadline = time.monotonic() + self.args.seconds
+        self.started_at, self.started = time.time(), time.monotonic()
+        self.deadline = self.started + self.args.seconds
         threads = [threading.Thread(target=self.worker) for _ in range(self.args.concurrency)]
         for thread in threads:
             thread.start()
@@ -117,6 +122,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--count", type=int, help="send this many events, however long it takes (not --seconds)")
+    parser.add_argument("--rate", type=float, help="events per second in all (default: as fast as answered)")
     parser.add_argument("--each", action="store_true", help="one event per (workspace, person), then stop")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

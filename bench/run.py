@@ -55,7 +55,11 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=8, help="gthread threads per app worker (default 8)")
     parser.add_argument("--sandbox-workers", type=int, default=2, help="sandbox gunicorn workers (default 2)")
     parser.add_argument("--rss-points", default="1000,100000", help="installed counts to measure RSS at ('' for none)")
-    parser.add_argument("--rss-events", type=int, default=5000, help="events sent at each RSS point (default 5000)")
+    parser.add_argument("--rss-events", type=int, default=3000, help="events sent at each RSS point (default 3000)")
+    parser.add_argument(
+        "--rss-rate", type=float, default=100,
+        help="their rate, events/s (default 100): below capacity, so no backlog of acked events grows in memory",
+    )
     parser.add_argument(
         "--replies", choices=["fast", "sandbox"], default="fast",
         help="measured runs: the listeners' chat.postMessage answered by bench/slack_proxy.py (fast, default) or "
@@ -218,7 +222,7 @@ class Bench:
 
     # --- load and measurements
 
-    def load(self, path, workspaces, first=0, seconds=None, each=False, count=None, users=None, first_person=0):
+    def load(self, path, workspaces, first=0, seconds=None, each=False, count=None, rate=None, users=None, first_person=0):
         out = self.run_dir / f"load-{time.monotonic_ns()}.json"
         command = [
             sys.executable, str(ROOT / "bench" / "load.py"), "--url", f"{self.app.url}{path}", "--secret", SIGNING_SECRET,
@@ -226,7 +230,7 @@ class Bench:
             "--first-person", str(first_person),
             "--seconds", str(seconds or self.args.seconds), "--concurrency", str(self.args.concurrency),
             "--out", str(out),
-        ] + (["--each"] if each else []) + (["--count", str(count)] if count else [])
+        ] + (["--each"] if each else []) + (["--count", str(count)] if count else []) + (["--rate", str(rate)] if rate else [])
         subprocess.run(command, check=True, cwd=ROOT)
         return json.loads(out.read_text())
 
@@ -242,7 +246,7 @@ class Bench:
             "slack": self.slack_snapshot(),
         }
 
-    def run(self, path, workspaces, first=0, listener=True, count=None):
+    def run(self, path, workspaces, first=0, listener=True, count=None, rate=None):
         """One measured run: the raw counts, to be summed over rounds by `figures`."""
         from django.db.models import Count
 
@@ -250,7 +254,7 @@ class Bench:
 
         self.fast_replies(self.args.replies == "fast")
         before = self.snapshot()
-        load = self.load(path, workspaces, first=first, count=count)
+        load = self.load(path, workspaces, first=first, count=count, rate=rate)
         if listener:
             self.drain(before["slack"], load["ok"])
         after = self.snapshot()
@@ -274,6 +278,8 @@ class Bench:
             "statuses": load["statuses"],
             "seconds": elapsed,
             "handled_seconds": handled_elapsed,
+            # the last reply after the last ack: how far the listeners were behind when the load stopped
+            "reply_lag_seconds": max(0.0, handled_elapsed - elapsed) if listener else 0.0,
             "latencies_ms": load["latencies_ms"],
             "queries": after["queries"] - before["queries"],
             "connections": after["connections"] - before["connections"],
@@ -313,6 +319,7 @@ def figures(name, runs):
         "events_per_s": share(total["handled"], total["handled_seconds"]),
         "events_per_s_by_round": [round(share(run["handled"], run["handled_seconds"]), 1) for run in runs],
         "acked_per_s": share(total["events"], total["seconds"]),
+        "reply_lag_seconds": max(run["reply_lag_seconds"] for run in runs),
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
         "sql_per_event": total["queries"] / events,
@@ -339,14 +346,14 @@ def calls_text(calls):
 
 def throughput_table(rows):
     lines = [
-        "| target | events/s | (by round) | acked/s | p50 ms | p99 ms | SQL/event | Slack API calls/event "
+        "| target | events/s | (by round) | acked/s | reply lag s | p50 ms | p99 ms | SQL/event | Slack API calls/event "
         "| new DB conns/event | app CPU ms/event | Slack-side CPU ms/event | worker RSS MB | errors |",
-        "|" + "---|" * 13,
+        "|" + "---|" * 14,
     ]
     for row in rows:
         lines.append(
             f"| {row['name']} | {fmt(row['events_per_s'])} | {', '.join(fmt(r, 0) for r in row['events_per_s_by_round'])} "
-            f"| {fmt(row['acked_per_s'])} | {fmt(row['p50_ms'])} "
+            f"| {fmt(row['acked_per_s'])} | {fmt(row['reply_lag_seconds'])} | {fmt(row['p50_ms'])} "
             f"| {fmt(row['p99_ms'])} | {fmt(row['sql_per_event'], 3)} | {calls_text(row['api_calls_per_event'])} "
             f"| {fmt(row['new_connections_per_event'], 4)} | {fmt(row['app_cpu_ms_per_event'], 2)} "
             f"| {fmt(row['slack_cpu_ms_per_event'], 2)} | {' / '.join(fmt(r) for r in row['rss_mb'])} | {row['errors']} |"
@@ -356,13 +363,14 @@ def throughput_table(rows):
 
 def rss_table(rows):
     lines = [
-        "| installed workspaces | how installed | events | events/s | SQL/event | new DB conns/event "
+        "| installed workspaces | how installed | events | events/s | reply lag s | SQL/event | new DB conns/event "
         "| app CPU ms/event | worker RSS MB at start | worker RSS MB after | errors |",
-        "|" + "---|" * 10,
+        "|" + "---|" * 11,
     ]
     for row in rows:
         lines.append(
             f"| {row['installed']:,} | {row['how']} | {row['events']:,} | {fmt(row['events_per_s'])} "
+            f"| {fmt(row['reply_lag_seconds'])} "
             f"| {fmt(row['sql_per_event'], 3)} | {fmt(row['new_connections_per_event'], 4)} "
             f"| {fmt(row['app_cpu_ms_per_event'], 2)} | {' / '.join(fmt(r) for r in row['rss_start_mb'])} "
             f"| {' / '.join(fmt(r) for r in row['rss_mb'])} | {row['errors']} |"
@@ -515,7 +523,7 @@ def main():
                 how = f"{n:,} OAuth + {installed - n:,} bulk-inserted"
             bench.start_app(BENCH_FIXED_TOKEN=token)
             rss_start = bench.app.rss_mb()
-            run = bench.run("/slack/events", installed, count=args.rss_events)
+            run = bench.run("/slack/events", installed, count=args.rss_events, rate=args.rss_rate)
             row = figures(f"slackhub, {installed:,} installed (cold)", [run])
             rss_rows.append({**row, "installed": installed, "how": how, "rss_start_mb": rss_start})
             print(f"  {installed:,} installed: worker RSS {rss_start} -> {row['rss_mb']} MB")
@@ -541,7 +549,8 @@ def main():
         f"Installed {n:,} workspaces over OAuth in {install_seconds:.0f}s ({install_cost}). {warm_up}",
         "## Throughput (warm cache)",
         throughput_table(rows),
-        "## RSS against installed workspaces (each point: app restarted, events over every workspace, cold cache)",
+        f"## RSS against installed workspaces (each point: app restarted, {args.rss_events:,} events at "
+        f"{args.rss_rate:.0f}/s over every workspace, cold cache)",
         rss_table(rss_rows) if rss_rows else "(no --rss-points)",
         "## Verdicts",
         verdicts(rows, rss_rows),

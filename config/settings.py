@@ -123,7 +123,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.getenv("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        os.getenv("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         # Persistent connections with health checks: no new connection per event.
         conn_max_age=envint("DB_CONN_MAX_AGE", "600"),
         conn_health_checks=True,
