@@ -44,13 +44,14 @@ class Workspace(models.Model):
         return self.team_name or self.team_id
 
 
-class Installation(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="installations")
+class BotInstall(models.Model):
+    """The columns slack_sdk's installations and bots tables share."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="%(class)ss")
     client_id = models.CharField(max_length=64)
     app_id = models.CharField(max_length=32, null=True)
     enterprise_id = models.CharField(max_length=32, null=True)
     enterprise_name = models.CharField(max_length=200, null=True)
-    enterprise_url = models.CharField(max_length=200, null=True)
     team_id = models.CharField(max_length=32, null=True)
     team_name = models.CharField(max_length=200, null=True)
     bot_token = EncryptedTextField(null=True)
@@ -59,6 +60,16 @@ class Installation(models.Model):
     bot_scopes = models.TextField(null=True)
     bot_refresh_token = EncryptedTextField(null=True)
     bot_token_expires_at = models.DateTimeField(null=True)
+    is_enterprise_install = models.BooleanField(default=False)
+    custom_values = models.JSONField(default=dict)
+    installed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class Installation(BotInstall):
+    enterprise_url = models.CharField(max_length=200, null=True)
     user_id = models.CharField(max_length=32)
     user_token = EncryptedTextField(null=True)
     user_scopes = models.TextField(null=True)
@@ -68,10 +79,7 @@ class Installation(models.Model):
     incoming_webhook_channel = models.CharField(max_length=200, null=True)
     incoming_webhook_channel_id = models.CharField(max_length=32, null=True)
     incoming_webhook_configuration_url = models.CharField(max_length=200, null=True)
-    is_enterprise_install = models.BooleanField(default=False)
     token_type = models.CharField(max_length=32, null=True)
-    custom_values = models.JSONField(default=dict)
-    installed_at = models.DateTimeField()
 
     class Meta:
         indexes = [
@@ -83,24 +91,7 @@ class Installation(models.Model):
         return f"{self.team_name or self.enterprise_name} by {self.user_id}"
 
 
-class Bot(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="bots")
-    client_id = models.CharField(max_length=64)
-    app_id = models.CharField(max_length=32, null=True)
-    enterprise_id = models.CharField(max_length=32, null=True)
-    enterprise_name = models.CharField(max_length=200, null=True)
-    team_id = models.CharField(max_length=32, null=True)
-    team_name = models.CharField(max_length=200, null=True)
-    bot_token = EncryptedTextField(null=True)
-    bot_id = models.CharField(max_length=32, null=True)
-    bot_user_id = models.CharField(max_length=32, null=True)
-    bot_scopes = models.TextField(null=True)
-    bot_refresh_token = EncryptedTextField(null=True)
-    bot_token_expires_at = models.DateTimeField(null=True)
-    is_enterprise_install = models.BooleanField(default=False)
-    custom_values = models.JSONField(default=dict)
-    installed_at = models.DateTimeField()
-
+class Bot(BotInstall):
     class Meta:
         indexes = [models.Index(fields=["client_id", "enterprise_id", "team_id", "installed_at"], name="bot_ws_idx")]
 
