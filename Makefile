@@ -33,8 +33,8 @@ superuser: migrate
 test: install
 	$(BIN)/python -m pytest
 
-bench: migrate
-	$(BIN)/python bench/run.py
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles

@@ -64,7 +64,8 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "ab")
-        command = [GUNICORN, *args, "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "config.wsgi"]
+        # No control socket: its default path is shared by every gunicorn on the machine.
+        command = [GUNICORN, *args, "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--no-control-socket", "config.wsgi"]
         self.process = subprocess.Popen(
             command, env={**env, "PORT": str(self.port)}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )

@@ -140,7 +140,7 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "installations.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "slackhub"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

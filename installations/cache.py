@@ -6,9 +6,10 @@ blind to writes made by other workers, it forgets to invalidate the workspace-le
 objects Bolt's authorize then mutates. This one:
 
 - lives in Django's cache (`INSTALLATION_CACHE_ALIAS`: Redis in production, shared by all workers);
-- invalidates a whole workspace at once: every entry key embeds the workspace's *generation*, a
-  random value that a write replaces. A reader takes the generation before reading the database,
-  so a fill racing with a write lands under the old generation, where nobody looks;
+- invalidates a whole workspace at once: every entry is stored with the workspace's *generation*,
+  a random value that a write replaces, and read (in one round trip) with the current generation;
+  an entry from another generation is a miss. A reader takes the generation before reading the
+  database, so a fill racing with a write is stored under the old generation and never served;
 - caches misses too (events from users who never installed are the common case);
 - stores Fernet-encrypted pickles, so a shared Redis holds no token in clear and every read is a copy;
 - has a TTL, and falls back to the database when the cache is down (like Django's cached_db sessions),
@@ -62,16 +63,35 @@ class CacheableInstallationStore(DjangoInstallationStore):
     def _generation_key(self, enterprise_id, team_id):
         return f"installations:gen:{self.client_id}:{enterprise_id or ''}:{team_id or ''}"
 
-    def _generation(self, enterprise_id, team_id):
-        key = self._generation_key(enterprise_id, team_id)
-        generation = self._call("get", key)
-        if generation is None:
-            self._call("add", key, secrets.token_hex(8), self.timeout * 2)
-            generation = self._call("get", key)
-        return generation
+    def _entry_key(self, enterprise_id, team_id, kind, user_id=None):
+        return f"installations:{self.client_id}:{enterprise_id or ''}:{team_id or ''}:{kind}:{user_id or ''}"
 
-    def _entry_key(self, generation, enterprise_id, team_id, kind, user_id=None):
-        return f"installations:{self.client_id}:{enterprise_id or ''}:{team_id or ''}:{generation}:{kind}:{user_id or ''}"
+    def _read(self, enterprise_id, team_id, keys):
+        """(the workspace's generation, {key: entity} for entries written under it): one round trip.
+
+        Entries are stored as (generation, encrypted entity); one from an older generation is a miss.
+        The generation is None when the cache is down (then nothing is written either).
+        """
+        generation_key = self._generation_key(enterprise_id, team_id)
+        found = self._call("get_many", [generation_key, *keys], default=None)
+        if found is None:
+            return None, {}
+        generation = found.get(generation_key)
+        if generation is None:
+            self._call("add", generation_key, secrets.token_hex(8), self.timeout * 2)
+            return self._call("get", generation_key), {}
+        entities = {}
+        for key in keys:
+            written_under, blob = found.get(key, (None, None))
+            entity = self._decode(blob) if written_under == generation else _UNREADABLE
+            if entity is not _UNREADABLE:
+                entities[key] = entity
+        return generation, entities
+
+    def _write(self, generation, entities):
+        if generation is not None:
+            entries = {key: (generation, self._encode(entity)) for key, entity in entities.items()}
+            self._call("set_many", entries, self.timeout)
 
     def invalidate(self, enterprise_id, team_id, is_enterprise_install=False):
         """Forget everything cached for the workspace, in every worker."""
@@ -102,16 +122,12 @@ class CacheableInstallationStore(DjangoInstallationStore):
 
     def _cached(self, kind, enterprise_id, team_id, user_id, load):
         """The entity from the cache, else from `load()` (then cached, misses included)."""
-        generation = self._generation(enterprise_id, team_id)
-        if generation is None:
-            return load()
-        key = self._entry_key(generation, enterprise_id, team_id, kind, user_id)
-        blob = self._call("get", key)
-        entity = self._decode(blob) if blob is not None else _UNREADABLE
-        if entity is not _UNREADABLE:
-            return entity
+        key = self._entry_key(enterprise_id, team_id, kind, user_id)
+        generation, found = self._read(enterprise_id, team_id, [key])
+        if key in found:
+            return found[key]
         entity = load()
-        self._call("set", key, self._encode(entity), self.timeout)
+        self._write(generation, {key: entity})
         return entity
 
     # --- the store's methods -----------------------------------------------------------------
@@ -147,24 +163,16 @@ class CacheableInstallationStore(DjangoInstallationStore):
         )
 
     def find_authorization(self, *, enterprise_id, team_id, user_id=None, is_enterprise_install=False):
-        """The workspace's latest installation and the requesting user's own, in 2 cache round trips."""
+        """The workspace's latest installation and the requesting user's own, in 1 cache round trip."""
         enterprise_id, team_id = workspace_ids(enterprise_id, team_id, is_enterprise_install)
-        generation = self._generation(enterprise_id, team_id)
-        if generation is None:
-            return super().find_authorization(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        latest_key = self._entry_key(generation, enterprise_id, team_id, "installation")
-        user_key = self._entry_key(generation, enterprise_id, team_id, "installation", user_id)
-        found = self._call("get_many", [latest_key, user_key], default={})
-        if latest_key in found and (user_id is None or user_key in found):
-            latest = self._decode(found[latest_key])
-            mine = self._decode(found[user_key]) if user_id else None
-            if latest is not _UNREADABLE and mine is not _UNREADABLE:
-                return latest, mine
+        latest_key = self._entry_key(enterprise_id, team_id, "installation")
+        user_key = self._entry_key(enterprise_id, team_id, "installation", user_id)
+        keys = [latest_key, user_key] if user_id else [latest_key]
+        generation, found = self._read(enterprise_id, team_id, keys)
+        if all(key in found for key in keys):
+            return found[latest_key], found.get(user_key) if user_id else None
         latest, mine = super().find_authorization(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        entries = {latest_key: self._encode(latest)}
-        if user_id is not None:
-            entries[user_key] = self._encode(mine)
-        self._call("set_many", entries, self.timeout)
+        self._write(generation, {latest_key: latest, user_key: mine} if user_id else {latest_key: latest})
         return latest, mine
 
     def _then_invalidate(self, write, *, enterprise_id, team_id, **kwargs):

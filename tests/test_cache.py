@@ -117,10 +117,10 @@ def test_an_entry_cached_under_a_retired_key_is_a_miss(store):
 
     store.save(an_installation())
     retired = Fernet(Fernet.generate_key())  # as if written before TOKEN_ENCRYPTION_KEYS dropped it
-    generation = store._generation("E0001", "T0001")
+    generation, _ = store._read("E0001", "T0001", [])
     for user_id in (None, "U0001"):
-        key = store._entry_key(generation, "E0001", "T0001", "installation", user_id)
-        store.cache.set(key, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale"))))
+        key = store._entry_key("E0001", "T0001", "installation", user_id)
+        store.cache.set(key, (generation, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale")))))
 
     assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
     latest, mine = store.find_authorization(user_id="U0001", **IDS)

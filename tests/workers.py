@@ -69,7 +69,7 @@ class Servers:
             self.processes.append(
                 subprocess.Popen(
                     [str(ROOT / ".venv/bin/gunicorn") if (ROOT / ".venv/bin/gunicorn").exists() else "gunicorn",
-                     "config.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "-w", "1"],
+                     "config.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "-w", "1", "--no-control-socket"],
                     env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 )
             )
