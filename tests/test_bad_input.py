@@ -347,7 +347,9 @@ def encode(kind, body):
     if kind == "json":
         return json.dumps(body).encode(), "application/json"
     if kind == "form":
-        return urlencode({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}).encode(), "application/x-www-form-urlencoded"
+        # surrogatepass: a lone surrogate goes out as the invalid UTF-8 a hostile client could send.
+        fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+        return urlencode(fields, errors="surrogatepass").encode(), "application/x-www-form-urlencoded"
     return urlencode({"payload": json.dumps(body)}).encode(), "application/x-www-form-urlencoded"
 
 
