@@ -41,9 +41,7 @@ def _event_scope(body, context):
 
 
 def _audit(scope, kind, detail):
-    workspace = models.Workspace.objects.filter(
-        client_id=_store().client_id, enterprise_id=scope["enterprise_id"] or "", team_id=scope["team_id"] or ""
-    ).first()
+    workspace = models.Workspace.objects.of(_store().client_id, scope["enterprise_id"], scope["team_id"]).first()
     if workspace is not None:
         models.InstallationEvent.objects.create(workspace=workspace, kind=kind, actor="slack", detail=detail)
 

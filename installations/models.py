@@ -11,8 +11,16 @@ from django.db import models
 from installations.crypto import EncryptedTextField
 
 
+class WorkspaceQuerySet(models.QuerySet):
+    def of(self, client_id, enterprise_id, team_id):
+        """The workspace of slack_sdk-style ids (None for none; stored here as "")."""
+        return self.filter(client_id=client_id, enterprise_id=enterprise_id or "", team_id=team_id or "")
+
+
 class Workspace(models.Model):
     """One Slack workspace, or one Enterprise Grid org for org-wide installs (team_id is "")."""
+
+    objects = WorkspaceQuerySet.as_manager()
 
     ACTIVE = "active"
     NEEDS_REINSTALL = "needs_reinstall"

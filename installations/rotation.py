@@ -61,9 +61,7 @@ def workspace_lock(client_id, enterprise_id, team_id, wait_seconds=30):
         finally:
             lock.release()
         return
-    rows = models.Workspace.objects.filter(
-        client_id=client_id, enterprise_id=enterprise_id or "", team_id=team_id or ""
-    )
+    rows = models.Workspace.objects.of(client_id, enterprise_id, team_id)
     deadline = time.monotonic() + wait_seconds
     while True:
         now = django_timezone.now()
@@ -101,9 +99,7 @@ def refresh_workspace(store, enterprise_id, team_id, user_ids=(), minutes=None, 
     due = (lambda expires_at: expires_at is not None) if force else (lambda expires_at: is_due(expires_at, minutes))
     refreshed, refused = [], None
     with workspace_lock(client_id, enterprise_id, team_id):
-        workspace = models.Workspace.objects.filter(
-            client_id=client_id, enterprise_id=enterprise_id or "", team_id=team_id or ""
-        ).first()
+        workspace = models.Workspace.objects.of(client_id, enterprise_id, team_id).first()
         if workspace is None or workspace.status == models.Workspace.NEEDS_REINSTALL:
             return refreshed
         scope = dict(client_id=client_id, enterprise_id=enterprise_id, team_id=team_id)

@@ -230,9 +230,7 @@ class DjangoInstallationStore(InstallationStore):
             enterprise_id, team_id = workspace_ids(enterprise_id, team_id)
             remaining = self._scope(models.Installation, enterprise_id, team_id).exists()
             if not remaining:
-                models.Workspace.objects.filter(
-                    client_id=self.client_id, enterprise_id=enterprise_id or "", team_id=team_id or ""
-                ).update(status=models.Workspace.UNINSTALLED, uninstalled_at=django_timezone.now())
+                models.Workspace.objects.of(self.client_id, enterprise_id, team_id).update(status=models.Workspace.UNINSTALLED, uninstalled_at=django_timezone.now())
         return deleted
 
 
