@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from slack_bolt.adapter.django.handler import to_bolt_request
+from slack_bolt.adapter.django.handler import to_bolt_request, to_django_response
 from slack_sdk.signature import SignatureVerifier
 
 from bolt_app.app import get_handler
@@ -64,7 +64,9 @@ def slack_events(request):
         return refusal(401, "invalid request")
     if not readable(payload):
         return refusal(400, "unreadable request")
-    return get_handler().handle(request)
+    # What SlackRequestHandler.handle does for a POST, without parsing the body a second time.
+    # Bolt still checks the signature itself (its RequestVerification middleware).
+    return to_django_response(get_handler().app.dispatch(bolt_request))
 
 
 def refusal(status, reason):

@@ -13,23 +13,36 @@ objects Bolt's authorize then mutates. This one:
 - caches misses too (events from users who never installed are the common case);
 - stores Fernet-encrypted pickles, so a shared Redis holds no token in clear and every read is a copy;
 - has a TTL, and falls back to the database when the cache is down (like Django's cached_db sessions),
-  retrying the invalidations it could not make.
+  retrying the invalidations it could not make;
+- with Redis, keeps a per-process copy of what it read, which Redis empties whenever a generation
+  changes (`installations.local_cache`): a warm event then makes no Redis round trip either.
 """
 
 import pickle
 import secrets
 import threading
 import time
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
 
-from installations import crypto
+from installations import crypto, local_cache
 from installations.stores import DjangoInstallationStore, workspace_ids
 
 _MISS = "miss"  # cached "no such installation"
-_UNREADABLE = object()
+_UNREADABLE = object()  # a cached entry that reads as a miss
 _OUTAGE_BACKOFF_SECONDS = 5
+_GENERATION_PREFIX = "installations:gen:"
+
+
+class _Snapshot(NamedTuple):
+    """What a read saw: the workspace's generation (None when the cache is down) and the local
+    copy's epoch (see `installations.local_cache`)."""
+
+    generation_key: str
+    generation: object
+    epoch: object
 
 
 class CacheableInstallationStore(DjangoInstallationStore):
@@ -40,6 +53,7 @@ class CacheableInstallationStore(DjangoInstallationStore):
         self._down_until = 0.0
         self._pending_invalidations = set()
         self._lock = threading.Lock()
+        self._local = local_cache.for_cache(self.cache_alias, _GENERATION_PREFIX, self.timeout)
 
     @property
     def cache(self):
@@ -50,48 +64,65 @@ class CacheableInstallationStore(DjangoInstallationStore):
     def _call(self, method, *args, default=None):
         if time.monotonic() < self._down_until:
             return default
+        if self._pending_invalidations:  # before reading: what they delete must not be served
+            self._flush_pending_invalidations()
         try:
             result = getattr(self.cache, method)(*args)
         except Exception as error:  # a cache outage must never fail a request
             self._down_until = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
+            if self._local is not None:
+                self._local.clear()
             self.logger.warning("Installation cache unavailable, using the database: %s", type(error).__name__)
             return default
-        if self._pending_invalidations:
-            self._flush_pending_invalidations()
         return result
 
     def _generation_key(self, enterprise_id, team_id):
-        return f"installations:gen:{self.client_id}:{enterprise_id or ''}:{team_id or ''}"
+        return f"{_GENERATION_PREFIX}{self.client_id}:{enterprise_id or ''}:{team_id or ''}"
 
     def _entry_key(self, enterprise_id, team_id, kind, user_id=None):
         return f"installations:{self.client_id}:{enterprise_id or ''}:{team_id or ''}:{kind}:{user_id or ''}"
 
     def _read(self, enterprise_id, team_id, keys):
-        """(the workspace's generation, {key: entity} for entries written under it): one round trip.
+        """(a `_Snapshot`, {key: entity} for entries written under its generation): from the local
+        copy, else in one Redis round trip.
 
         Entries are stored as (generation, encrypted entity); one from an older generation is a miss.
-        The generation is None when the cache is down (then nothing is written either).
         """
         generation_key = self._generation_key(enterprise_id, team_id)
+        epoch = None
+        if self._local is not None:
+            hit, epoch = self._local.lookup(generation_key, keys)
+            if hit is not None:
+                generation, payloads = hit
+                return _Snapshot(generation_key, generation, epoch), {key: _loads(p) for key, p in payloads.items()}
         found = self._call("get_many", [generation_key, *keys], default=None)
         if found is None:
-            return None, {}
+            return _Snapshot(generation_key, None, None), {}
         generation = found.get(generation_key)
         if generation is None:
             self._call("add", generation_key, secrets.token_hex(8), self.timeout * 2)
-            return self._call("get", generation_key), {}
-        entities = {}
+            return _Snapshot(generation_key, self._call("get", generation_key), epoch), {}
+        payloads, entities = {}, {}
         for key in keys:
             written_under, blob = found.get(key, (None, None))
-            entity = self._decode(blob) if written_under == generation else _UNREADABLE
+            payload = _decrypt(blob) if written_under == generation else None
+            entity = _UNREADABLE if payload is None else _loads(payload)
             if entity is not _UNREADABLE:
-                entities[key] = entity
-        return generation, entities
+                payloads[key], entities[key] = payload, entity
+        snapshot = _Snapshot(generation_key, generation, epoch)
+        self._keep_locally(snapshot, payloads)
+        return snapshot, entities
 
-    def _write(self, generation, entities):
-        if generation is not None:
-            entries = {key: (generation, self._encode(entity)) for key, entity in entities.items()}
-            self._call("set_many", entries, self.timeout)
+    def _write(self, snapshot, entities):
+        if snapshot.generation is not None:
+            payloads = {key: pickle.dumps(_MISS if entity is None else entity) for key, entity in entities.items()}
+            entries = {key: (snapshot.generation, crypto.encrypt(payload)) for key, payload in payloads.items()}
+            if self._call("set_many", entries, self.timeout, default=_MISS) is not _MISS:
+                self._keep_locally(snapshot, payloads)
+
+    def _keep_locally(self, snapshot, payloads):
+        if self._local is not None and payloads:
+            self._local.fill(snapshot.epoch, snapshot.generation_key, snapshot.generation, payloads)
 
     def invalidate(self, enterprise_id, team_id, is_enterprise_install=False):
         """Forget everything cached for the workspace, in every worker."""
@@ -100,6 +131,8 @@ class CacheableInstallationStore(DjangoInstallationStore):
         if self._call("delete", key, default=_MISS) is _MISS:
             with self._lock:
                 self._pending_invalidations.add(key)
+        if self._local is not None:
+            self._local.forget(key)
 
     def _flush_pending_invalidations(self):
         with self._lock:
@@ -110,24 +143,14 @@ class CacheableInstallationStore(DjangoInstallationStore):
             with self._lock:
                 self._pending_invalidations |= pending
 
-    def _encode(self, entity):
-        return crypto.encrypt(pickle.dumps(_MISS if entity is None else entity))
-
-    def _decode(self, blob):
-        try:
-            value = pickle.loads(crypto.decrypt(blob))
-        except Exception:  # written under a key since retired from TOKEN_ENCRYPTION_KEYS: a miss
-            return _UNREADABLE
-        return None if value == _MISS else value
-
     def _cached(self, kind, enterprise_id, team_id, user_id, load):
         """The entity from the cache, else from `load()` (then cached, misses included)."""
         key = self._entry_key(enterprise_id, team_id, kind, user_id)
-        generation, found = self._read(enterprise_id, team_id, [key])
+        snapshot, found = self._read(enterprise_id, team_id, [key])
         if key in found:
             return found[key]
         entity = load()
-        self._write(generation, {key: entity})
+        self._write(snapshot, {key: entity})
         return entity
 
     # --- the store's methods -----------------------------------------------------------------
@@ -168,11 +191,11 @@ class CacheableInstallationStore(DjangoInstallationStore):
         latest_key = self._entry_key(enterprise_id, team_id, "installation")
         user_key = self._entry_key(enterprise_id, team_id, "installation", user_id)
         keys = [latest_key, user_key] if user_id else [latest_key]
-        generation, found = self._read(enterprise_id, team_id, keys)
+        snapshot, found = self._read(enterprise_id, team_id, keys)
         if all(key in found for key in keys):
             return found[latest_key], found.get(user_key) if user_id else None
         latest, mine = super().find_authorization(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        self._write(generation, {latest_key: latest, user_key: mine} if user_id else {latest_key: latest})
+        self._write(snapshot, {latest_key: latest, user_key: mine} if user_id else {latest_key: latest})
         return latest, mine
 
     def _then_invalidate(self, write, *, enterprise_id, team_id, **kwargs):
@@ -191,3 +214,22 @@ class CacheableInstallationStore(DjangoInstallationStore):
 
     def revoke_tokens(self, **kwargs):
         return self._then_invalidate(super().revoke_tokens, **kwargs)
+
+
+def _decrypt(blob):
+    """The pickle in a cached blob; None for one written under a key since retired from
+    TOKEN_ENCRYPTION_KEYS (a miss)."""
+    try:
+        return crypto.decrypt(blob)
+    except Exception:
+        return None
+
+
+def _loads(payload):
+    """A fresh copy of a cached entity (Bolt's authorize mutates what the store returns);
+    `_UNREADABLE` for a pickle this code can no longer load (a miss)."""
+    try:
+        value = pickle.loads(payload)
+    except Exception:
+        return _UNREADABLE
+    return None if value == _MISS else value

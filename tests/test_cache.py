@@ -1,6 +1,8 @@
 """`CacheableInstallationStore`: right across writes, copies, misses, outages; free when warm."""
 
+import os
 import re
+from unittest import mock
 
 import pytest
 from django.core.cache import caches
@@ -117,10 +119,10 @@ def test_an_entry_cached_under_a_retired_key_is_a_miss(store):
 
     store.save(an_installation())
     retired = Fernet(Fernet.generate_key())  # as if written before TOKEN_ENCRYPTION_KEYS dropped it
-    generation, _ = store._read("E0001", "T0001", [])
+    snapshot, _ = store._read("E0001", "T0001", [])
     for user_id in (None, "U0001"):
         key = store._entry_key("E0001", "T0001", "installation", user_id)
-        store.cache.set(key, (generation, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale")))))
+        store.cache.set(key, (snapshot.generation, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale")))))
 
     assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
     latest, mine = store.find_authorization(user_id="U0001", **IDS)
@@ -182,3 +184,83 @@ def test_authorize_gives_the_requesting_users_own_token_only(slack, browser, set
     assert installer.user_id == "U0ACME0001"
     assert other.bot_token == row.bot_token and other.user_token is None and other.user_id is None
     assert stranger is None
+
+
+# --- with Redis: each process's local copy, emptied by Redis's invalidation messages -----------
+
+needs_redis = pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
+
+
+def redis_commands(store):
+    """A mock counting the cache calls that go to Redis."""
+    return mock.patch.object(type(store.cache), "get_many", autospec=True, side_effect=type(store.cache).get_many)
+
+
+@needs_redis
+def test_a_warm_lookup_makes_no_redis_round_trip(store):
+    store.save(an_installation())
+    # The first read after a write fills Redis; this process keeps nothing from it, since the
+    # workspace's new generation arrives with an invalidation message. The second fills the copy.
+    store.find_authorization(user_id="U0001", **IDS)
+    store.find_authorization(user_id="U0001", **IDS)
+
+    with redis_commands(store) as get_many:
+        latest, mine = store.find_authorization(user_id="U0001", **IDS)
+        assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
+
+    assert get_many.call_count == 0
+    assert latest.bot_token == "xoxb-bot-1" and mine.user_token == "xoxp-user-1"
+    mine.user_token = "mutated"  # still copies
+    assert store.find_authorization(user_id="U0001", **IDS)[1].user_token == "xoxp-user-1"
+
+
+@needs_redis
+def test_another_process_write_is_seen_by_the_next_lookup_every_time(store):
+    other = CacheableInstallationStore(client_id="111.222")  # its own Redis connection and local copy
+    store.save(an_installation())
+    for round_ in range(30):
+        store.find_authorization(user_id="U0001", **IDS)  # warm here
+        other.save(an_installation(bot_token=f"xoxb-round-{round_}"))  # a write in "another worker"
+        assert store.find_authorization(user_id="U0001", **IDS)[0].bot_token == f"xoxb-round-{round_}"
+        assert store.find_installation(**IDS).bot_token == f"xoxb-round-{round_}"
+
+    other.delete_all(**IDS)
+    assert store.find_installation(**IDS) is None
+
+
+@needs_redis
+def test_when_redis_drops_the_invalidation_connection_nothing_stale_is_served(store):
+    other = CacheableInstallationStore(client_id="111.222")
+    store.save(an_installation())
+    store.find_installation(**IDS)
+    store.find_installation(**IDS)  # the second read is local: the tracking connection is open
+    assert len(store._local) > 0
+
+    # Redis closes this process's tracking connection (a restart, a failover, an output buffer
+    # limit): messages sent meanwhile are lost, so the copy must not be trusted any more.
+    client = store.cache._cache.get_client(write=True)
+    assert client.execute_command("CLIENT", "KILL", "ID", store._local._client_id) == 1
+    other.save(an_installation(bot_token="xoxb-after-the-drop"))
+
+    assert store.find_installation(**IDS).bot_token == "xoxb-after-the-drop"
+    assert len(store._local) == 0
+
+
+@needs_redis
+def test_the_local_copy_is_bounded(settings):
+    settings.INSTALLATION_LOCAL_CACHE_SIZE = 6
+    store = CacheableInstallationStore(client_id="111.222")
+    for number in range(20):
+        store.save(an_installation(team_id=f"T{number:04}", bot_token=f"xoxb-{number}"))
+    for _ in range(2):
+        for number in range(20):
+            assert store.find_installation(enterprise_id="E0001", team_id=f"T{number:04}").bot_token == f"xoxb-{number}"
+    assert len(store._local) <= 6
+
+
+def test_without_redis_there_is_no_local_copy_to_go_stale(settings, tmp_path):
+    settings.CACHES = {**settings.CACHES, "files": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}}
+    assert CacheableInstallationStore(client_id="111.222", cache_alias="files")._local is None
+    settings.INSTALLATION_LOCAL_CACHE_SIZE = 0
+    assert CacheableInstallationStore(client_id="111.222")._local is None
