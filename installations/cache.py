@@ -14,8 +14,9 @@ objects Bolt's authorize then mutates. This one:
 - stores Fernet-encrypted pickles, so a shared Redis holds no token in clear and every read is a copy;
 - has a TTL, and falls back to the database when the cache is down (like Django's cached_db sessions),
   retrying the invalidations it could not make;
-- with Redis, keeps a per-process copy of what it read, which Redis empties whenever a generation
-  changes (`installations.local_cache`): a warm event then makes no Redis round trip either.
+- keeps each process's decoded copy of what it read (`installations.local_cache`): a warm event
+  reads one generation from the cache and decodes nothing, and with Redis, which tells each process
+  when a generation changes, it makes no round trip at all.
 """
 
 import pickle
@@ -91,10 +92,13 @@ class CacheableInstallationStore(DjangoInstallationStore):
         generation_key = self._generation_key(enterprise_id, team_id)
         epoch = None
         if self._local is not None:
-            hit, epoch = self._local.lookup(generation_key, keys)
-            if hit is not None:
-                generation, payloads = hit
-                return _Snapshot(generation_key, generation, epoch), {key: _loads(p) for key, p in payloads.items()}
+            # An untracked copy serves only under the generation the shared cache has now.
+            current = None if self._local.tracked else self._call("get", generation_key)
+            if self._local.tracked or current is not None:
+                hit, epoch = self._local.lookup(generation_key, keys, current)
+                if hit is not None:
+                    generation, payloads = hit
+                    return _Snapshot(generation_key, generation, epoch), {key: _loads(p) for key, p in payloads.items()}
         found = self._call("get_many", [generation_key, *keys], default=None)
         if found is None:
             return _Snapshot(generation_key, None, None), {}

@@ -1,21 +1,23 @@
-"""A per-process copy of the installation cache's Redis entries, kept right by Redis itself.
+"""Each process's copy of what the installation cache holds: decoded, so a warm event neither
+decrypts nor unpickles a cached entry, and, with Redis, makes no round trip at all.
 
-Without it, authorizing an event reads the workspace's generation and entries from Redis: one round
-trip per event (~80 µs of CPU, plus a GIL hand-off in a threaded worker). Redis can instead tell a
-process when a key changes (server-assisted client-side caching: `CLIENT TRACKING ... BCAST`,
-Redis >= 6). Each process holds one dedicated connection that receives an invalidation message
-whenever a generation key is deleted, created or expires, and keeps what it has read from Redis
-(plaintext pickles) in a bounded LRU.
+Entries are kept (as plaintext pickles, in a bounded LRU) with the workspace generation they were
+read under (see `installations.cache`), and only served under that generation:
 
-Before every lookup it reads the messages already waiting on that connection (one non-blocking
-poll, ~3 µs), so a write made by any process is seen by every other process's next event: Redis
-queues the invalidation message before it answers the writer. Whenever it cannot be sure (the
-connection broke or cannot be opened, Redis was flushed, the server refuses tracking, the process
-forked) it empties itself and the store reads Redis as before; entries also age out after
-`max_age` seconds, a bound on staleness should the connection go silent without breaking.
-
-A fill races with invalidations: a lookup returns an *epoch*, and `fill` keeps nothing if any
-invalidation arrived since, so a generation read just before it was deleted is never kept.
+- `LocalCopy` (any cache but Redis): the store reads the workspace's current generation from the
+  shared cache (one small read) and the copy serves what it holds under it.
+- `TrackedLocalCopy` (Redis): Redis itself tells the process when a generation key changes
+  (server-assisted client-side caching: `CLIENT TRACKING ... BCAST`, Redis >= 6), so not even the
+  generation is read. One dedicated connection per process receives an invalidation message
+  whenever a generation key is deleted, created or expires; before every lookup the copy applies
+  the messages already waiting on it (one non-blocking poll, ~3 µs). A write made by any process
+  is seen by every other process's next event: Redis queues the invalidation message before it
+  answers the writer. Whenever it cannot be sure (the connection broke or cannot be opened, Redis
+  was flushed, the server refuses tracking, the process forked) it empties itself and the store
+  reads Redis as before; entries also age out after `max_age` seconds, a bound on staleness should
+  the connection go silent without breaking. A fill races with invalidations: a lookup returns an
+  *epoch*, and `fill` keeps nothing if any invalidation arrived since, so a generation read just
+  before it was deleted is never kept.
 """
 
 import logging
@@ -37,15 +39,18 @@ _CHANNEL = "__redis__:invalidate"
 
 
 def for_cache(alias, tracked_prefix, ttl):
-    """The local copy for the Django cache `alias`, or None when it is not Redis (an in-process
-    cache needs none; a file cache has no invalidation messages) or INSTALLATION_LOCAL_CACHE_SIZE is 0.
+    """The local copy for the Django cache `alias` (None when INSTALLATION_LOCAL_CACHE_SIZE is 0).
     Its entries live no longer than the cache's own (`ttl`)."""
+    if settings.INSTALLATION_LOCAL_CACHE_SIZE <= 0:
+        return None
+    sizes = dict(
+        max_entries=settings.INSTALLATION_LOCAL_CACHE_SIZE,
+        max_age=min(settings.INSTALLATION_LOCAL_CACHE_MAX_AGE, ttl),
+    )
     cache = caches[alias]
-    if settings.INSTALLATION_LOCAL_CACHE_SIZE <= 0 or not isinstance(cache, RedisCache):
-        return None
     key_base = cache.make_key("")
-    if cache.make_key(tracked_prefix) != key_base + tracked_prefix:  # a custom KEY_FUNCTION
-        return None
+    if not isinstance(cache, RedisCache) or cache.make_key(tracked_prefix) != key_base + tracked_prefix:
+        return LocalCopy(**sizes)  # not Redis, or a custom KEY_FUNCTION: no messages to rely on
     url = cache._servers[0]  # the server Django writes to
     options = {name: value for name, value in settings.CACHES[alias].get("OPTIONS", {}).items() if name.startswith("socket_")}
 
@@ -53,44 +58,33 @@ def for_cache(alias, tracked_prefix, ttl):
         client = redis.Redis.from_url(url, protocol=2, **options)
         return client.connection_pool.make_connection()
 
-    return TrackedLocalCache(
-        connect=connect,
-        key_base=key_base,
-        tracked_prefix=tracked_prefix,
-        max_entries=settings.INSTALLATION_LOCAL_CACHE_SIZE,
-        max_age=min(settings.INSTALLATION_LOCAL_CACHE_MAX_AGE, ttl),
-    )
+    return TrackedLocalCopy(connect=connect, key_base=key_base, tracked_prefix=tracked_prefix, **sizes)
 
 
-class TrackedLocalCache:
-    def __init__(self, *, connect, key_base, tracked_prefix, max_entries, max_age):
-        """`connect()` opens a RESP2 redis-py connection; `key_base` is what the Django cache puts
-        before every key (`KEY_PREFIX:VERSION:`); `tracked_prefix` the logical prefix of the keys
-        whose changes empty this copy (the generation keys)."""
-        self._connect = connect
-        self._key_base = key_base
-        self._tracked_prefix = tracked_prefix
+class LocalCopy:
+    """Entries served only under the generation the caller read from the shared cache."""
+
+    tracked = False  # True: the copy knows the current generations itself
+
+    def __init__(self, *, max_entries, max_age):
         self._max_entries = max_entries
         self._max_age = max_age
         self._lock = threading.Lock()
         self._items = OrderedDict()  # logical key -> (value, stored at)
-        self._connection = None
-        self._poll = None
-        self._client_id = None
-        self._pid = os.getpid()
-        self._retry_at = 0.0
         self._epoch = 0
 
-    def lookup(self, generation_key, keys):
-        """(hit, epoch): hit is (generation, {key: payload}) when the generation and every key are
-        held, else None; epoch is None when this copy cannot be trusted (then `fill` keeps nothing)."""
+    def lookup(self, generation_key, keys, generation=None):
+        """(hit, epoch): hit is (generation, {key: payload}) when every key is held under
+        `generation` (for a tracked copy: under the generation it holds), else None; epoch is None
+        when this copy cannot be trusted (then `fill` keeps nothing)."""
         with self._lock:
             if not self._sync():
                 return None, None
             now = time.monotonic()
-            generation = self._fresh(generation_key, now)
             if generation is None:
-                return None, self._epoch
+                generation = self._fresh(generation_key, now)
+                if generation is None:
+                    return None, self._epoch
             payloads = {}
             for key in keys:
                 held = self._fresh(key, now)
@@ -106,7 +100,8 @@ class TrackedLocalCache:
             if epoch is None or not self._sync() or epoch != self._epoch:
                 return
             now = time.monotonic()
-            self._put(generation_key, generation, now)
+            if self.tracked:
+                self._put(generation_key, generation, now)
             for key, payload in payloads.items():
                 self._put(key, (generation, payload), now)
             while len(self._items) > self._max_entries:
@@ -140,6 +135,33 @@ class TrackedLocalCache:
     def _put(self, key, value, now):
         self._items[key] = (value, now)
         self._items.move_to_end(key)
+
+    def _sync(self):
+        return True
+
+    def _reset(self):
+        self._items.clear()
+        self._epoch += 1
+
+
+class TrackedLocalCopy(LocalCopy):
+    """Knows the current generations itself, from Redis's invalidation messages."""
+
+    tracked = True
+
+    def __init__(self, *, connect, key_base, tracked_prefix, **sizes):
+        """`connect()` opens a RESP2 redis-py connection; `key_base` is what the Django cache puts
+        before every key (`KEY_PREFIX:VERSION:`); `tracked_prefix` the logical prefix of the keys
+        whose changes empty this copy (the generation keys)."""
+        super().__init__(**sizes)
+        self._connect = connect
+        self._key_base = key_base
+        self._tracked_prefix = tracked_prefix
+        self._connection = None
+        self._poll = None
+        self._client_id = None
+        self._pid = os.getpid()
+        self._retry_at = 0.0
 
     def _sync(self):
         """Apply the invalidations waiting on the connection; False when this copy can't be trusted."""
@@ -208,7 +230,3 @@ class TrackedLocalCache:
         self._connection = None
         self._retry_at = time.monotonic() + _RETRY_SECONDS
         self._reset()
-
-    def _reset(self):
-        self._items.clear()
-        self._epoch += 1

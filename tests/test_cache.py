@@ -186,40 +186,57 @@ def test_authorize_gives_the_requesting_users_own_token_only(slack, browser, set
     assert stranger is None
 
 
-# --- with Redis: each process's local copy, emptied by Redis's invalidation messages -----------
+# --- each process's decoded copy (with Redis: emptied by Redis's invalidation messages) ----------
 
 needs_redis = pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
 
 
-def redis_commands(store):
-    """A mock counting the cache calls that go to Redis."""
-    return mock.patch.object(type(store.cache), "get_many", autospec=True, side_effect=type(store.cache).get_many)
+def counting(cls, method):
+    """A mock counting calls of `cls.method` (which still runs)."""
+    return mock.patch.object(cls, method, autospec=True, side_effect=getattr(cls, method))
 
 
-@needs_redis
-def test_a_warm_lookup_makes_no_redis_round_trip(store):
+def warm(store, **kwargs):
+    # The first read after a write fills the cache but not this process's copy (the workspace's
+    # generation is new; with Redis its invalidation message is on the way); the second fills it.
+    store.find_authorization(**kwargs)
+    return store.find_authorization(**kwargs)
+
+
+def test_a_warm_lookup_decrypts_and_unpickles_no_cached_entry(store):
+    from installations import crypto
+
     store.save(an_installation())
-    # The first read after a write fills Redis; this process keeps nothing from it, since the
-    # workspace's new generation arrives with an invalidation message. The second fills the copy.
-    store.find_authorization(user_id="U0001", **IDS)
-    store.find_authorization(user_id="U0001", **IDS)
+    warm(store, user_id="U0001", **IDS)
 
-    with redis_commands(store) as get_many:
+    with mock.patch.object(crypto, "decrypt", side_effect=crypto.decrypt) as decrypt:
         latest, mine = store.find_authorization(user_id="U0001", **IDS)
         assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
 
-    assert get_many.call_count == 0
+    assert decrypt.call_count == 0
     assert latest.bot_token == "xoxb-bot-1" and mine.user_token == "xoxp-user-1"
     mine.user_token = "mutated"  # still copies
     assert store.find_authorization(user_id="U0001", **IDS)[1].user_token == "xoxp-user-1"
 
 
 @needs_redis
-def test_another_process_write_is_seen_by_the_next_lookup_every_time(store):
-    other = CacheableInstallationStore(client_id="111.222")  # its own Redis connection and local copy
+def test_with_redis_a_warm_lookup_makes_no_round_trip(store):
+    store.save(an_installation())
+    warm(store, user_id="U0001", **IDS)
+    cache_class = type(store.cache)
+
+    with counting(cache_class, "get_many") as get_many, counting(cache_class, "get") as get:
+        assert store.find_authorization(user_id="U0001", **IDS)[0].bot_token == "xoxb-bot-1"
+        assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
+
+    assert get_many.call_count == get.call_count == 0
+
+
+def test_another_workers_write_is_seen_by_the_next_lookup_every_time(store):
+    other = CacheableInstallationStore(client_id="111.222")  # its own local copy (and Redis connection)
     store.save(an_installation())
     for round_ in range(30):
-        store.find_authorization(user_id="U0001", **IDS)  # warm here
+        warm(store, user_id="U0001", **IDS)
         other.save(an_installation(bot_token=f"xoxb-round-{round_}"))  # a write in "another worker"
         assert store.find_authorization(user_id="U0001", **IDS)[0].bot_token == f"xoxb-round-{round_}"
         assert store.find_installation(**IDS).bot_token == f"xoxb-round-{round_}"
@@ -228,12 +245,22 @@ def test_another_process_write_is_seen_by_the_next_lookup_every_time(store):
     assert store.find_installation(**IDS) is None
 
 
+def test_workers_sharing_a_file_cache_see_each_others_writes(settings, tmp_path):
+    settings.CACHES = {**settings.CACHES, "files": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}}
+    store, other = (CacheableInstallationStore(client_id="111.222", cache_alias="files") for _ in range(2))
+    store.save(an_installation())
+    warm(store, user_id="U0001", **IDS)
+
+    other.save(an_installation(bot_token="xoxb-rotated"))
+    assert store.find_authorization(user_id="U0001", **IDS)[0].bot_token == "xoxb-rotated"
+
+
 @needs_redis
 def test_when_redis_drops_the_invalidation_connection_nothing_stale_is_served(store):
     other = CacheableInstallationStore(client_id="111.222")
     store.save(an_installation())
-    store.find_installation(**IDS)
-    store.find_installation(**IDS)  # the second read is local: the tracking connection is open
+    warm(store, **IDS)
     assert len(store._local) > 0
 
     # Redis closes this process's tracking connection (a restart, a failover, an output buffer
@@ -246,8 +273,7 @@ def test_when_redis_drops_the_invalidation_connection_nothing_stale_is_served(st
     assert len(store._local) == 0
 
 
-@needs_redis
-def test_the_local_copy_is_bounded(settings):
+def test_the_local_copy_is_bounded_and_can_be_turned_off(settings):
     settings.INSTALLATION_LOCAL_CACHE_SIZE = 6
     store = CacheableInstallationStore(client_id="111.222")
     for number in range(20):
@@ -255,12 +281,7 @@ def test_the_local_copy_is_bounded(settings):
     for _ in range(2):
         for number in range(20):
             assert store.find_installation(enterprise_id="E0001", team_id=f"T{number:04}").bot_token == f"xoxb-{number}"
-    assert len(store._local) <= 6
+    assert 0 < len(store._local) <= 6
 
-
-def test_without_redis_there_is_no_local_copy_to_go_stale(settings, tmp_path):
-    settings.CACHES = {**settings.CACHES, "files": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}}
-    assert CacheableInstallationStore(client_id="111.222", cache_alias="files")._local is None
     settings.INSTALLATION_LOCAL_CACHE_SIZE = 0
     assert CacheableInstallationStore(client_id="111.222")._local is None
