@@ -5,7 +5,8 @@ per process, and makes 2-3 store lookups. Everything `auth.test` tells it (bot i
 team, user ids) was stored at install time, so this builds the `AuthorizeResult` from the store's
 one cached lookup. Bolt's semantics are kept: the bot token of the latest install; the requesting
 user's own user token when they have one, else none; org-wide installs; rotation of tokens due
-within `SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES`.
+within `SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES`; and, when no installation gives a token, the
+latest bot (`find_bot`: a bot saved alone, or left by `delete_installation`).
 """
 
 import time
@@ -28,13 +29,10 @@ class StoreAuthorize(Authorize):
     def __call__(self, *, context, enterprise_id, team_id, user_id, **actor_ids):
         is_enterprise_install = bool(context.is_enterprise_install)
         latest, mine = self._find(enterprise_id, team_id, user_id, is_enterprise_install)
-        if latest is None:
-            self.logger.debug("No installation for enterprise %s team %s", enterprise_id, team_id)
-            return None
-        bot_token = _usable(latest.bot_token, latest.bot_token_expires_at)
+        bot_token = _usable(latest.bot_token, latest.bot_token_expires_at) if latest else None
         user_token = _usable(mine.user_token, mine.user_token_expires_at) if mine else None
         if bot_token is None and user_token is None:
-            return None
+            return self._from_bot(enterprise_id, team_id, is_enterprise_install)
         return AuthorizeResult(
             enterprise_id=latest.enterprise_id,
             team_id=team_id if is_enterprise_install else latest.team_id,
@@ -47,6 +45,25 @@ class StoreAuthorize(Authorize):
             user_id=mine.user_id if user_token else None,
             user_token=user_token,
             user_scopes=mine.user_scopes if user_token else None,
+        )
+
+    def _from_bot(self, enterprise_id, team_id, is_enterprise_install):
+        ids = dict(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
+        bot = self.installation_store.find_bot(**ids)
+        if bot is not None:
+            bot = refresh_if_due(self.installation_store, bot) or bot
+        bot_token = _usable(bot.bot_token, bot.bot_token_expires_at) if bot else None
+        if bot_token is None:
+            self.logger.debug("No installation or bot for enterprise %s team %s", enterprise_id, team_id)
+            return None
+        return AuthorizeResult(
+            enterprise_id=bot.enterprise_id,
+            team_id=team_id if is_enterprise_install else bot.team_id,
+            team=bot.team_name,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_token=bot_token,
+            bot_scopes=bot.bot_scopes,
         )
 
     def _find(self, enterprise_id, team_id, user_id, is_enterprise_install):

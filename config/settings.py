@@ -166,7 +166,8 @@ else:
 # The cache alias the installation store uses (Redis in production: shared by every worker).
 INSTALLATION_CACHE_ALIAS = "default"
 INSTALLATION_CACHE_TTL = envint("INSTALLATION_CACHE_TTL", "600")
-# With Redis, each process also keeps what it read, emptied by Redis's invalidation messages
+# Each process also keeps a decoded copy of what it read, served only under the workspace's current
+# generation; with Redis, Redis's invalidation messages keep it right without a round trip
 # (installations/local_cache.py): entries held (0 turns it off), and seconds before one is re-read.
 INSTALLATION_LOCAL_CACHE_SIZE = envint("INSTALLATION_LOCAL_CACHE_SIZE", "5000")
 INSTALLATION_LOCAL_CACHE_MAX_AGE = envint("INSTALLATION_LOCAL_CACHE_MAX_AGE", "60")

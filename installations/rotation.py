@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone as django_timezone
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import Bot
 
 from installations import models
 from installations.slack_api import web_client
@@ -40,8 +41,10 @@ def is_due(expires_at, minutes=None) -> bool:
 
 
 def installation_is_due(installation, minutes=None) -> bool:
+    """Whether an `Installation`'s (or a `Bot`'s) tokens are due for a refresh."""
+    user_refresh_token = getattr(installation, "user_refresh_token", None)  # a Bot has no user token
     return (installation.bot_refresh_token is not None and is_due(installation.bot_token_expires_at, minutes)) or (
-        installation.user_refresh_token is not None and is_due(installation.user_token_expires_at, minutes)
+        user_refresh_token is not None and is_due(installation.user_token_expires_at, minutes)
     )
 
 
@@ -153,13 +156,14 @@ def _record(workspace, kind, actor, detail):
 
 
 def refresh_if_due(store, installation, user_id=None):
-    """Refresh `installation`'s due tokens; return the re-read installation, or None if nothing was due.
+    """Refresh the due tokens of `installation` (an `Installation` or a `Bot`); return it re-read
+    from the store, or None if nothing was due.
 
     Refresh failures are logged and leave the current (possibly still valid) tokens in place.
     """
     if not installation_is_due(installation):
         return None
-    user_ids = [uid for uid in {installation.user_id, user_id} if uid]
+    user_ids = [uid for uid in {getattr(installation, "user_id", None), user_id} if uid]
     try:
         refreshed = refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
     except RefreshRefused:
@@ -170,9 +174,11 @@ def refresh_if_due(store, installation, user_id=None):
     if not refreshed:
         # Another process refreshed first; our cached copy may predate it.
         store.invalidate(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
-    return store.find_installation(
+    ids = dict(
         enterprise_id=installation.enterprise_id,
         team_id=installation.team_id,
-        user_id=user_id,
         is_enterprise_install=installation.is_enterprise_install,
     )
+    if isinstance(installation, Bot):
+        return store.find_bot(**ids)
+    return store.find_installation(user_id=user_id, **ids)

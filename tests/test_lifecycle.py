@@ -12,7 +12,7 @@ from installations import models
 from installations.slack_api import client_for_workspace
 from installations.uninstall import uninstall_workspace
 from sandbox import events
-from sandbox.models import ApiCall, Token
+from sandbox.models import ApiCall, Message, Token
 from tests.conftest import install, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -170,3 +170,21 @@ def test_the_audit_trail_tells_the_story(rotating, browser, client, settings):
     tokens = set(Token.objects.values_list("token", flat=True)) | set(
         Token.objects.exclude(refresh_token=None).values_list("refresh_token", flat=True))
     assert not any(token in detail for _, _, detail in trail for token in tokens)
+
+
+def test_a_bot_left_without_installations_still_answers_and_rotates_like_bolt(rotating, browser, client):
+    # slack_sdk's delete_installation leaves the bot rows; Bolt's authorize then falls back to
+    # find_bot, and so does ours (rotating a due bot token on the way).
+    assert install(browser, rotating).status_code == 200
+    get_store().delete_installation(enterprise_id=None, team_id=ACME)
+    assert not models.Installation.objects.exists() and models.Bot.objects.exists()
+    first_token = models.Bot.objects.get().bot_token
+    expire(ACME, minutes=5)
+    get_store().invalidate(None, ACME)
+
+    body = events.event_callback_body(ACME, events.app_mention(ACME, "U0ACME0002", "C0ACMEGEN1", "still there?"))
+    assert signed_post(client, body).status_code == 200
+
+    assert wait_for(lambda: Message.objects.filter(channel="C0ACMEGEN1", text__contains="<@U0ACME0002>").exists())
+    assert refreshes() == 1
+    assert models.Bot.objects.get().bot_token != first_token
