@@ -14,7 +14,7 @@ import time
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 
-from installations.rotation import installation_is_due, refresh_if_due
+from installations.rotation import installation_is_due, refresh_due_tokens, refreshed_if_due
 
 
 def _usable(token, expires_at):
@@ -29,10 +29,12 @@ class StoreAuthorize(Authorize):
     def __call__(self, *, context, enterprise_id, team_id, user_id, **actor_ids):
         is_enterprise_install = bool(context.is_enterprise_install)
         latest, mine = self._find(enterprise_id, team_id, user_id, is_enterprise_install)
-        bot_token = _usable(latest.bot_token, latest.bot_token_expires_at) if latest else None
+        if latest is None:
+            return self._from_bot(enterprise_id, team_id, is_enterprise_install)
+        bot_token = _usable(latest.bot_token, latest.bot_token_expires_at)
         user_token = _usable(mine.user_token, mine.user_token_expires_at) if mine else None
         if bot_token is None and user_token is None:
-            return self._from_bot(enterprise_id, team_id, is_enterprise_install)
+            return None
         return AuthorizeResult(
             enterprise_id=latest.enterprise_id,
             team_id=team_id if is_enterprise_install else latest.team_id,
@@ -48,10 +50,14 @@ class StoreAuthorize(Authorize):
         )
 
     def _from_bot(self, enterprise_id, team_id, is_enterprise_install):
-        ids = dict(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
-        bot = self.installation_store.find_bot(**ids)
-        if bot is not None:
-            bot = refresh_if_due(self.installation_store, bot) or bot
+        """Bolt's fallback when no installation exists: the latest bot (the store's `find_installation`
+        already lends an installation without a bot token the latest bot's)."""
+        bot = refreshed_if_due(
+            self.installation_store,
+            self.installation_store.find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            ),
+        )
         bot_token = _usable(bot.bot_token, bot.bot_token_expires_at) if bot else None
         if bot_token is None:
             self.logger.debug("No installation or bot for enterprise %s team %s", enterprise_id, team_id)
@@ -71,6 +77,6 @@ class StoreAuthorize(Authorize):
         latest, mine = self.installation_store.find_authorization(user_id=user_id, **ids)
         if latest is not None and (installation_is_due(latest) or (mine and installation_is_due(mine))):
             target = mine if mine and installation_is_due(mine) else latest
-            if refresh_if_due(self.installation_store, target, user_id=user_id) is not None:
+            if refresh_due_tokens(self.installation_store, target, user_id=user_id):
                 latest, mine = self.installation_store.find_authorization(user_id=user_id, **ids)
         return latest, mine

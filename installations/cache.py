@@ -63,11 +63,11 @@ class CacheableInstallationStore(DjangoInstallationStore):
     # --- cache plumbing: every cache call goes through _call, which never raises --------------
 
     def _call(self, method, *args, default=None):
-        if time.monotonic() < self._down_until:
+        if self._cache_down():
             return default
-        if self._pending_invalidations:  # before reading: what they delete must not be served
-            self._flush_pending_invalidations()
         try:
+            if self._pending_invalidations:  # first: what they delete must not be served
+                self._flush_pending_invalidations()
             result = getattr(self.cache, method)(*args)
         except Exception as error:  # a cache outage must never fail a request
             self._down_until = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
@@ -77,6 +77,9 @@ class CacheableInstallationStore(DjangoInstallationStore):
             return default
         return result
 
+    def _cache_down(self):
+        return time.monotonic() < self._down_until
+
     def _generation_key(self, enterprise_id, team_id):
         return f"{_GENERATION_PREFIX}{self.client_id}:{enterprise_id or ''}:{team_id or ''}"
 
@@ -85,27 +88,30 @@ class CacheableInstallationStore(DjangoInstallationStore):
 
     def _read(self, enterprise_id, team_id, keys):
         """(a `_Snapshot`, {key: entity} for entries written under its generation): from the local
-        copy, else in one Redis round trip.
+        copy, else in one cache round trip (two for a new generation).
 
         Entries are stored as (generation, encrypted entity); one from an older generation is a miss.
         """
         generation_key = self._generation_key(enterprise_id, team_id)
-        epoch = None
-        if self._local is not None:
-            # An untracked copy serves only under the generation the shared cache has now.
-            current = None if self._local.tracked else self._call("get", generation_key)
-            if self._local.tracked or current is not None:
-                hit, epoch = self._local.lookup(generation_key, keys, current)
-                if hit is not None:
-                    generation, payloads = hit
-                    return _Snapshot(generation_key, generation, epoch), {key: _loads(p) for key, p in payloads.items()}
-        found = self._call("get_many", [generation_key, *keys], default=None)
-        if found is None:
-            return _Snapshot(generation_key, None, None), {}
-        generation = found.get(generation_key)
-        if generation is None:
-            self._call("add", generation_key, secrets.token_hex(8), self.timeout * 2)
-            return _Snapshot(generation_key, self._call("get", generation_key), epoch), {}
+        local, generation, epoch = self._local, None, None
+        read_generation = local is None or local.tracked  # else it is read before the local lookup
+        if local is not None and not self._cache_down():
+            if not local.tracked:  # an untracked copy serves only under the generation the cache has now
+                generation = self._call("get", generation_key)
+            hit, epoch = local.lookup(generation_key, keys, generation)
+            if hit is not None:
+                generation, payloads = hit
+                return _Snapshot(generation_key, generation, epoch), {key: _loads(p) for key, p in payloads.items()}
+        if read_generation or generation is not None:
+            found = self._call("get_many", [generation_key, *keys] if read_generation else keys, default=None)
+            if found is None:  # the cache is down
+                return _Snapshot(generation_key, None, None), {}
+            generation = found.get(generation_key, generation)
+        if generation is None:  # a new workspace, an invalidated one, or the cache is down
+            new = secrets.token_hex(8)
+            added = self._call("add", generation_key, new, self.timeout * 2)
+            generation = new if added else self._call("get", generation_key)
+            return _Snapshot(generation_key, generation, epoch), {}
         payloads, entities = {}, {}
         for key in keys:
             written_under, blob = found.get(key, (None, None))
@@ -146,6 +152,7 @@ class CacheableInstallationStore(DjangoInstallationStore):
         except Exception:
             with self._lock:
                 self._pending_invalidations |= pending
+            raise
 
     def _cached(self, kind, enterprise_id, team_id, user_id, load):
         """The entity from the cache, else from `load()` (then cached, misses included)."""

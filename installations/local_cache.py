@@ -52,7 +52,8 @@ def for_cache(alias, tracked_prefix, ttl):
     if not isinstance(cache, RedisCache) or cache.make_key(tracked_prefix) != key_base + tracked_prefix:
         return LocalCopy(**sizes)  # not Redis, or a custom KEY_FUNCTION: no messages to rely on
     url = cache._servers[0]  # the server Django writes to
-    options = {name: value for name, value in settings.CACHES[alias].get("OPTIONS", {}).items() if name.startswith("socket_")}
+    # Django's pool options (timeouts, TLS, credentials), but redis-py's own RESP2 parser.
+    options = {name: value for name, value in cache._cache._pool_options.items() if name != "parser_class"}
 
     def connect():
         client = redis.Redis.from_url(url, protocol=2, **options)
@@ -77,6 +78,7 @@ class LocalCopy:
         """(hit, epoch): hit is (generation, {key: payload}) when every key is held under
         `generation` (for a tracked copy: under the generation it holds), else None; epoch is None
         when this copy cannot be trusted (then `fill` keeps nothing)."""
+        self._prepare()
         with self._lock:
             if not self._sync():
                 return None, None
@@ -96,6 +98,7 @@ class LocalCopy:
     def fill(self, epoch, generation_key, generation, payloads):
         """Keep `payloads` ({key: payload}, read under `generation`) unless anything was
         invalidated since `lookup` returned `epoch`."""
+        self._prepare()
         with self._lock:
             if epoch is None or not self._sync() or epoch != self._epoch:
                 return
@@ -136,6 +139,9 @@ class LocalCopy:
         self._items[key] = (value, now)
         self._items.move_to_end(key)
 
+    def _prepare(self):
+        """Work done before taking the lock."""
+
     def _sync(self):
         return True
 
@@ -162,20 +168,33 @@ class TrackedLocalCopy(LocalCopy):
         self._client_id = None
         self._pid = os.getpid()
         self._retry_at = 0.0
+        self._opening = threading.Lock()
+
+    def _prepare(self):
+        """Open the tracking connection if there is none, outside the lock: opening can wait up to
+        the socket timeout, so one thread tries while the others go on without the copy."""
+        if self._pid != os.getpid():  # forked: the connection belongs to the parent
+            with self._lock:
+                self._pid, self._connection = os.getpid(), None
+                self._reset()
+        if self._connection is not None or time.monotonic() < self._retry_at or not self._opening.acquire(blocking=False):
+            return
+        try:
+            connection = self._open()
+        except Exception as error:
+            with self._lock:
+                self._fail(error)
+        else:
+            with self._lock:
+                self._connection = connection
+                self._reset()  # anything held from before this connection may have missed a message
+        finally:
+            self._opening.release()
 
     def _sync(self):
         """Apply the invalidations waiting on the connection; False when this copy can't be trusted."""
-        if self._pid != os.getpid():  # forked: the connection belongs to the parent
-            self._pid, self._connection = os.getpid(), None
-            self._reset()
         if self._connection is None:
-            if time.monotonic() < self._retry_at:
-                return False
-            try:
-                self._connection = self._open()
-            except Exception as error:
-                self._fail(error)
-                return False
+            return False
         try:
             # One poll() when nothing is waiting (redis-py's can_read makes three system calls);
             # a drain leaves redis-py's read buffer empty, so the socket alone tells.
@@ -205,7 +224,6 @@ class TrackedLocalCopy(LocalCopy):
         except Exception:
             connection.disconnect()
             raise
-        self._reset()  # anything held from before this connection may have missed a message
         return connection
 
     def _apply(self, message):

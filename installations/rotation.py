@@ -103,8 +103,10 @@ def refresh_workspace(store, enterprise_id, team_id, user_ids=(), minutes=None, 
     refreshed, refused = [], None
     with workspace_lock(client_id, enterprise_id, team_id):
         workspace = models.Workspace.objects.of(client_id, enterprise_id, team_id).first()
-        if workspace is None or workspace.status == models.Workspace.NEEDS_REINSTALL:
+        if workspace is None:
             return refreshed
+        if workspace.status == models.Workspace.NEEDS_REINSTALL:
+            raise RefreshRefused("the workspace needs a reinstall")
         scope = dict(client_id=client_id, enterprise_id=enterprise_id, team_id=team_id)
         to_save = []
         try:
@@ -144,8 +146,9 @@ def refresh_workspace(store, enterprise_id, team_id, user_ids=(), minutes=None, 
                 workspace.save(update_fields=["status", "status_reason"])
                 _record(workspace, models.InstallationEvent.REFRESH_FAILED, actor, str(refused))
                 logger.error("Token refresh refused for %s (%s); the workspace needs a reinstall", workspace, refused)
-    if refreshed or refused:
-        store.invalidate(enterprise_id, team_id)
+        if refreshed or refused:
+            # Before the lock is released: a process that waited for it then reads the new tokens.
+            store.invalidate(enterprise_id, team_id)
     if refused:
         raise refused
     return refreshed
@@ -155,25 +158,31 @@ def _record(workspace, kind, actor, detail):
     models.InstallationEvent.objects.create(workspace=workspace, kind=kind, actor=actor, detail=detail)
 
 
-def refresh_if_due(store, installation, user_id=None):
-    """Refresh the due tokens of `installation` (an `Installation` or a `Bot`); return it re-read
-    from the store, or None if nothing was due.
+def refresh_due_tokens(store, installation, user_id=None) -> bool:
+    """Refresh the due tokens of `installation` (an `Installation` or a `Bot`), once across processes.
 
-    Refresh failures are logged and leave the current (possibly still valid) tokens in place.
+    True when the store holds newer tokens to read (refreshed here, or by the process that held the
+    workspace's lock first); False when nothing was due, or the refresh failed or was refused: the
+    current (possibly still valid) tokens stay in use.
     """
     if not installation_is_due(installation):
-        return None
+        return False
     user_ids = [uid for uid in {getattr(installation, "user_id", None), user_id} if uid]
     try:
-        refreshed = refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
+        refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
     except RefreshRefused:
-        return None
+        return False
     except Exception as error:  # Slack or the lock unreachable: keep serving with the current token
         logger.warning("Token refresh failed for team %s: %s", installation.team_id, type(error).__name__)
-        return None
-    if not refreshed:
-        # Another process refreshed first; our cached copy may predate it.
-        store.invalidate(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
+        return False
+    return True
+
+
+def refreshed_if_due(store, installation, user_id=None):
+    """`installation` (an `Installation` or a `Bot` from the store, or None), read again after its
+    due tokens were refreshed; as it was when nothing was refreshed."""
+    if installation is None or not refresh_due_tokens(store, installation, user_id):
+        return installation
     ids = dict(
         enterprise_id=installation.enterprise_id,
         team_id=installation.team_id,

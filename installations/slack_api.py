@@ -15,14 +15,12 @@ def client_for_workspace(enterprise_id=None, team_id=None, is_enterprise_install
     the workspace has no usable bot token (not installed, uninstalled, or needs reinstall).
     """
     from bolt_app.app import get_store
-    from installations.rotation import refresh_if_due
+    from installations.rotation import refreshed_if_due
 
     store = get_store()
-    installation = store.find_installation(
-        enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
-    )
-    if installation is not None:
-        installation = refresh_if_due(store, installation) or installation
-    if installation is None or not installation.bot_token:
+    ids = dict(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
+    # As authorize does: the latest installation, else (Bolt's fallback) the latest bot.
+    found = refreshed_if_due(store, store.find_installation(**ids) or store.find_bot(**ids))
+    if found is None or not found.bot_token:
         raise LookupError(f"No usable bot token for enterprise {enterprise_id} team {team_id}")
-    return web_client(installation.bot_token)
+    return web_client(found.bot_token)

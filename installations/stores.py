@@ -212,7 +212,10 @@ class DjangoInstallationStore(InstallationStore):
             if user_ids:
                 changed += rows.filter(user_id__in=user_ids).update(**dict.fromkeys(USER_TOKEN_FIELDS))
             if bot:
-                changed += self.delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before)
+                # The base class's deletes: a cached subclass invalidates once, after the whole change.
+                changed += DjangoInstallationStore.delete_bot(
+                    self, enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before
+                )
                 changed += rows.update(**dict.fromkeys(BOT_TOKEN_FIELDS))
             rows.filter(bot_token__isnull=True, user_token__isnull=True).delete()
         return changed
@@ -223,14 +226,16 @@ class DjangoInstallationStore(InstallationStore):
         `installed_before` (a datetime, exclusive) keeps installs newer than a late uninstall event (bolt-js #1558).
         """
         with transaction.atomic():
-            deleted = self.delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before)
-            deleted += self.delete_installation(
-                enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before
-            )
+            # The base class's deletes: a cached subclass invalidates once, after the whole change.
+            scope = dict(enterprise_id=enterprise_id, team_id=team_id, installed_before=installed_before)
+            deleted = DjangoInstallationStore.delete_bot(self, **scope)
+            deleted += DjangoInstallationStore.delete_installation(self, **scope)
             enterprise_id, team_id = workspace_ids(enterprise_id, team_id)
             remaining = self._scope(models.Installation, enterprise_id, team_id).exists()
             if not remaining:
-                models.Workspace.objects.of(self.client_id, enterprise_id, team_id).update(status=models.Workspace.UNINSTALLED, uninstalled_at=django_timezone.now())
+                models.Workspace.objects.of(self.client_id, enterprise_id, team_id).update(
+                    status=models.Workspace.UNINSTALLED, uninstalled_at=django_timezone.now()
+                )
         return deleted
 
 

@@ -3,12 +3,14 @@
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import requests
 from django.utils import timezone
 
 from bolt_app.app import get_store
+from installations.cache import CacheableInstallationStore
 from installations import models
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token
@@ -110,6 +112,12 @@ def test_a_refused_refresh_marks_the_workspace_and_stops_retrying(slack, browser
     assert "invalid_refresh_token" in workspace.status_reason
     assert workspace.events.filter(kind=models.InstallationEvent.REFRESH_FAILED).count() == 1
     assert client.get("/readyz").json() == {"status": "ok", "needs_reinstall": 1}
+
+    # Later events neither ask Slack again nor empty the workspace's cache in every worker.
+    with mock.patch.object(CacheableInstallationStore, "invalidate", autospec=True) as invalidate:
+        assert post_event(slack, mention_body("U0ACME0002"), settings.SLACK_SIGNING_SECRET) == 200
+        assert wait_for(lambda: ApiCall.objects.filter(method="chat.postMessage", ok=True).count() == 4)
+    assert invalidate.call_count == 0 and refresh_calls().count() == 1
 
     # A reinstall makes it active again.
     assert install(browser, slack).status_code == 200
