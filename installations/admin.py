@@ -9,7 +9,6 @@ import csv
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count, Exists, OuterRef, Subquery
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from installations import models
-from installations.rotation import RefreshRefused, refresh_workspace
+from installations.rotation import RefreshRefused, due_workspaces, refresh_workspace
 from installations.uninstall import uninstall_workspace
 
 admin.site.site_header = "slackhub"
@@ -129,8 +128,7 @@ class RotationFilter(admin.SimpleListFilter):
         if self.value() == "not_rotating":
             return queryset.filter(bot_expires_at__isnull=True)
         if self.value() == "due":
-            horizon = timezone.now() + timedelta(minutes=settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES)
-            return queryset.filter(bot_expires_at__lte=horizon)
+            return due_workspaces(queryset)
         if self.value() == "failed":
             failures = models.InstallationEvent.objects.filter(
                 workspace=OuterRef("pk"), kind=models.InstallationEvent.REFRESH_FAILED,
@@ -280,13 +278,9 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                     request, f"{workspace}: not refreshed ({workspace.get_status_display().lower()}).", messages.WARNING
                 )
                 continue
-            user_ids = list(
-                workspace.installations.filter(user_refresh_token__isnull=False)
-                .values_list("user_id", flat=True).distinct()
-            )
             try:
                 done = refresh_workspace(
-                    store, workspace.enterprise_id, workspace.team_id, user_ids=user_ids,
+                    store, workspace.enterprise_id, workspace.team_id, every_user=True,
                     actor=f"operator:{request.user.get_username()}", force=True,
                 )
             except RefreshRefused as refused:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone as django_timezone
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Bot
@@ -46,6 +46,20 @@ def installation_is_due(installation, minutes=None) -> bool:
     return (installation.bot_refresh_token is not None and is_due(installation.bot_token_expires_at, minutes)) or (
         user_refresh_token is not None and is_due(installation.user_token_expires_at, minutes)
     )
+
+
+def due_workspaces(workspaces, minutes=None):
+    """`workspaces` (a Workspace queryset) narrowed to those with a bot or user token that can be
+    refreshed and expires within `minutes` (default: the rotation window)."""
+    minutes = settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES if minutes is None else minutes
+    horizon = django_timezone.now() + timedelta(minutes=minutes)
+    bots = models.Bot.objects.filter(
+        workspace=OuterRef("pk"), bot_refresh_token__isnull=False, bot_token_expires_at__lte=horizon
+    )
+    users = models.Installation.objects.filter(
+        workspace=OuterRef("pk"), user_refresh_token__isnull=False, user_token_expires_at__lte=horizon
+    )
+    return workspaces.filter(Exists(bots) | Exists(users))
 
 
 @contextmanager
@@ -91,8 +105,11 @@ def _refresh(refresh_token):
     return response["access_token"], response.get("refresh_token"), expires_at
 
 
-def refresh_workspace(store, enterprise_id, team_id, user_ids=(), minutes=None, actor="slackhub", force=False):
-    """Refresh the workspace's bot token and the given users' tokens that are due (or all, `force`).
+def refresh_workspace(
+    store, enterprise_id, team_id, user_ids=(), minutes=None, actor="slackhub", force=False, every_user=False
+):
+    """Refresh the workspace's bot token and the given users' (or, `every_user`, all users') tokens
+    that are due (or all, `force`).
 
     Returns the list of what was refreshed ("bot", user ids). Raises `RefreshRefused` when Slack
     refuses; the workspace is then marked as needing a reinstall and not retried until reinstalled.
@@ -122,13 +139,12 @@ def refresh_workspace(store, enterprise_id, team_id, user_ids=(), minutes=None, 
                             setattr(row, name, getattr(bot, name))
                         to_save.append((row, BOT_TOKEN_FIELDS))
                 refreshed.append("bot")
-            for user_id in user_ids:
-                row = (
-                    models.Installation.objects.filter(user_id=user_id, user_token__isnull=False, **scope)
-                    .order_by("-installed_at")
-                    .first()
-                )
-                if row is not None and row.user_refresh_token and due(row.user_token_expires_at):
+            rows = models.Installation.objects.filter(user_token__isnull=False, **scope).order_by("-installed_at")
+            latest_per_user = {}
+            for row in rows if every_user else rows.filter(user_id__in=user_ids):
+                latest_per_user.setdefault(row.user_id, row)
+            for user_id, row in latest_per_user.items():
+                if row.user_refresh_token and due(row.user_token_expires_at):
                     row.user_token, row.user_refresh_token, row.user_token_expires_at = _refresh(row.user_refresh_token)
                     to_save.append((row, USER_TOKEN_FIELDS))
                     refreshed.append(user_id)

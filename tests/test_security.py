@@ -113,7 +113,7 @@ def test_rotate_token_encryption_moves_every_token_to_the_first_key(settings):
                 Fernet(KEY_B.encode()).decrypt(ciphertext.encode())
                 with pytest.raises(InvalidToken):
                     old_key.decrypt(ciphertext.encode())
-    # The cache was emptied of entries under the old key: reads work with the new key alone.
+    # Entries cached under the old key read as misses: reads work with the new key alone.
     found = get_store().find_installation(enterprise_id=None, team_id="T0ROT00001")
     assert found.bot_token == written["T0ROT00001"]["bot_token"]
 

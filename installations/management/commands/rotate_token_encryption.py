@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.db.models.functions import Cast
 
 from installations import crypto
-from installations.models import Bot, Installation, Workspace
+from installations.models import Bot, Installation
 
 
 def encrypted_columns(model):
@@ -31,7 +31,6 @@ class Command(BaseCommand):
         for model in (Installation, Bot):
             touched = self.rotate(model, batch_size, unreadable)
             self.stdout.write(f"{model._meta.verbose_name_plural}: re-encrypted {touched} rows.")
-        self.forget_cached_installations()
         if unreadable:
             raise CommandError(
                 f"{len(unreadable)} stored values no key in TOKEN_ENCRYPTION_KEYS decrypts (left as they are): "
@@ -69,11 +68,3 @@ class Command(BaseCommand):
             if len(rows) < batch_size:
                 return touched
             last_pk = rows[-1][0]
-
-    def forget_cached_installations(self):
-        """Cached installations are encrypted too, under whichever key was first when cached."""
-        from bolt_app.app import get_store
-
-        store = get_store()
-        for workspace in Workspace.objects.filter(client_id=store.client_id).iterator():
-            store.invalidate(workspace.enterprise_id or None, workspace.team_id or None, workspace.is_enterprise_install)
