@@ -32,10 +32,6 @@ def event_body(index, person) -> bytes:
     return json.dumps(events.event_callback_body(team, mention)).encode()
 
 
-def percentile(ordered, fraction):
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else None
-
-
 class Load:
     def __init__(self, args):
         self.args = args
@@ -104,8 +100,6 @@ class Load:
             "sent": sum(self.statuses.values()),
             "ok": self.statuses.get(200, 0),
             "statuses": {str(status): count for status, count in self.statuses.items()},
-            "p50_ms": 1000 * percentile(ordered, 0.50) if ordered else None,
-            "p99_ms": 1000 * percentile(ordered, 0.99) if ordered else None,
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "latencies_ms": [round(1000 * latency, 2) for latency in ordered],
         }

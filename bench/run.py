@@ -533,8 +533,9 @@ def main():
             from installations.stores import redis_client
 
             client = redis_client()
-            for key in client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}:*", count=1000):
-                client.delete(key)
+            keys = list(client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}:*", count=1000))
+            for start in range(0, len(keys), 1000):  # one round trip per thousand keys
+                client.delete(*keys[start:start + 1000])
 
     setup = (
         f"{label}; app: gunicorn {args.workers} gthread worker(s) x {args.threads} threads, DEBUG=0; cache: {cache_note}; "

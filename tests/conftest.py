@@ -41,6 +41,17 @@ def slack(live_server, settings, sandbox_seed):
     return live_server.url
 
 
+needs_redis = pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
+
+
+@pytest.fixture
+def rotating(slack, settings):
+    """The sandbox issues rotating (expiring) tokens, and installs ask for a user scope too."""
+    settings.SANDBOX_TOKEN_ROTATION = True
+    settings.SLACK_USER_SCOPES = ["search:read"]
+    return slack
+
+
 @pytest.fixture
 def browser():
     """A requests session: cookies kept, redirects followed by hand where the test looks at them."""
@@ -103,6 +114,24 @@ def install(browser, base_url, target="T0ACME0001", user="T0ACME0001:U0ACME0001"
     )
     assert answer.status_code == 302, answer.text
     return browser.get(answer.headers["Location"], allow_redirects=False)
+
+
+def mention(team_id="T0ACME0001", user_id="U0ACME0002", text="<@U0BOT> hi"):
+    """An `app_mention` event in the sandbox workspace's #general, as Slack sends it."""
+    from sandbox import events
+
+    return events.event_callback_body(team_id, events.app_mention(team_id, user_id, "C0ACMEGEN1", text))
+
+
+def cached_installations():
+    """Every entry of the installation cache, as its backend stores it (this run's keys only)."""
+    from django.core.cache import caches
+
+    cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
+    if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # LocMemCache
+        return [value for key, value in cache._cache.items() if ":installations:" in key]
+    client = cache._cache.get_client(write=False)  # RedisCache
+    return [client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*")]
 
 
 def signed_post(client, body, content_type="application/json", secret=None, timestamp=None):

@@ -296,13 +296,6 @@ def test_the_index_counts_what_operators_check_first(admin_client, support_clien
 # --- actions that reach Slack (the sandbox, over HTTP) -----------------------------------------
 
 
-@pytest.fixture
-def rotating(slack, settings):
-    settings.SANDBOX_TOKEN_ROTATION = True
-    settings.SLACK_USER_SCOPES = ["search:read"]
-    return slack
-
-
 @pytest.mark.django_db(transaction=True)
 def test_refresh_tokens_now_from_a_workspace_page(rotating, browser, admin_client):
     install(browser, rotating)

@@ -1,19 +1,16 @@
 """`CacheableInstallationStore`: right across writes, copies, misses, outages; free when warm."""
 
-import os
 import re
 from unittest import mock
 
 import pytest
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from installations import models
 from installations.cache import CacheableInstallationStore
-from sandbox import events
 from sandbox.models import ApiCall
-from tests.conftest import install, signed_post, wait_for
+from tests.conftest import cached_installations, install, mention, needs_redis, signed_post, wait_for
 from tests.test_store import an_installation
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +84,7 @@ def test_deletes_invalidate(store):
     assert store.find_bot(**IDS) is None and store.find_installation(**IDS) is None
 
 
-def test_entries_expire(store, settings):
+def test_entries_expire():
     store = CacheableInstallationStore(client_id="111.222", timeout=1)
     store.save(an_installation())
     store.find_installation(**IDS)
@@ -102,13 +99,8 @@ def test_entries_expire(store, settings):
 def test_cached_entries_hold_no_token_in_clear(store):
     store.save(an_installation())
     store.find_authorization(user_id="U0001", **IDS)
-    cache = caches["default"]
 
-    if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # locmem
-        blobs = [bytes(v) for v in cache._cache.values()]
-    else:  # Redis: read every key's raw value
-        client = cache._cache.get_client()
-        blobs = [client.get(key) or b"" for key in client.keys("*installations*")]
+    blobs = [bytes(blob) for blob in cached_installations()]
     assert blobs and not any(re.search(rb"xox[a-z]?[-.]", blob) for blob in blobs)
 
 
@@ -148,15 +140,12 @@ def test_a_cache_outage_falls_back_to_the_database(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_event_costs_no_sql_and_no_slack_call_before_the_listener(slack, browser, client):
     assert install(browser, slack).status_code == 200
-    mention = lambda: events.event_callback_body(  # noqa: E731
-        "T0ACME0001", events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "hi")
-    )
-    signed_post(client, mention())  # warms the cache
+    signed_post(client, mention(text="hi"))  # warms the cache
     assert wait_for(lambda: ApiCall.objects.filter(method="chat.postMessage").count() == 1)
     calls_before = ApiCall.objects.exclude(method="chat.postMessage").count()
 
     with CaptureQueriesContext(connection) as queries:
-        response = signed_post(client, mention())  # verification, authorize and ack run in this thread
+        response = signed_post(client, mention(text="hi"))  # verification, authorize and ack run in this thread
 
     assert response.status_code == 200
     assert len(queries) == 0, [q["sql"] for q in queries]
@@ -187,9 +176,6 @@ def test_authorize_gives_the_requesting_users_own_token_only(slack, browser, set
 
 
 # --- each process's decoded copy (with Redis: emptied by Redis's invalidation messages) ----------
-
-needs_redis = pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
-
 
 def counting(cls, method):
     """A mock counting calls of `cls.method` (which still runs)."""

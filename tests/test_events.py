@@ -10,7 +10,7 @@ from django.db import connections
 from installations import models
 from sandbox import events
 from sandbox.models import ApiCall, Message
-from tests.conftest import install, signed_post, wait_for
+from tests.conftest import install, mention, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,10 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def installed(slack, browser):
     assert install(browser, slack).status_code == 200
     return models.Installation.objects.get()
-
-
-def mention(team_id="T0ACME0001", user_id="U0ACME0002", text="<@U0BOT> hi"):
-    return events.event_callback_body(team_id, events.app_mention(team_id, user_id, "C0ACMEGEN1", text))
 
 
 def test_url_verification_is_answered(client):

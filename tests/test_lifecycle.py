@@ -13,7 +13,7 @@ from installations.slack_api import client_for_workspace
 from installations.uninstall import uninstall_workspace
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token
-from tests.conftest import install, signed_post, wait_for
+from tests.conftest import install, mention, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,22 +21,17 @@ ACME, GLOBEX = "T0ACME0001", "T0GLOBEX01"
 Kind = models.InstallationEvent
 
 
-@pytest.fixture
-def rotating(slack, settings):
-    settings.SANDBOX_TOKEN_ROTATION = True
-    settings.SLACK_USER_SCOPES = ["search:read"]
-    return slack
-
-
 def refreshes():
     return ApiCall.objects.filter(method="oauth.v2.access", grant_type="refresh_token", ok=True).count()
 
 
 def expire(team_id, minutes):
+    """The workspace's tokens expire in `minutes`, as if time had passed (the cache forgets them)."""
     soon = timezone.now() + timedelta(minutes=minutes)
     for model in (models.Bot, models.Installation):
         model.objects.filter(team_id=team_id).update(bot_token_expires_at=soon)
     models.Installation.objects.filter(team_id=team_id).update(user_token_expires_at=soon)
+    get_store().invalidate(None, team_id)
 
 
 def test_refresh_tokens_refreshes_only_what_is_due(rotating, browser):
@@ -180,10 +175,8 @@ def test_a_bot_left_without_installations_still_answers_and_rotates_like_bolt(ro
     assert not models.Installation.objects.exists() and models.Bot.objects.exists()
     first_token = models.Bot.objects.get().bot_token
     expire(ACME, minutes=5)
-    get_store().invalidate(None, ACME)
 
-    body = events.event_callback_body(ACME, events.app_mention(ACME, "U0ACME0002", "C0ACMEGEN1", "still there?"))
-    assert signed_post(client, body).status_code == 200
+    assert signed_post(client, mention(ACME, text="still there?")).status_code == 200
 
     assert wait_for(lambda: Message.objects.filter(channel="C0ACMEGEN1", text__contains="<@U0ACME0002>").exists())
     assert refreshes() == 1

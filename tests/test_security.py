@@ -19,9 +19,7 @@ from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings as django_settings
 from django.contrib import admin
-from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import TextField
@@ -36,7 +34,7 @@ from installations.redaction import RedactSecrets
 from sandbox import events
 from sandbox.models import Message, Token
 from tests import workers
-from tests.conftest import install, signed_post, wait_for
+from tests.conftest import cached_installations, install, mention, signed_post, wait_for
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 # A token's shape; Fernet's urlsafe base64 could hold "xox" by chance, but not this.
@@ -146,15 +144,6 @@ def database_dump():
     return done.stdout
 
 
-def cached_installations():
-    """Every entry of the installation cache, as its backend stores it."""
-    cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
-    if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # LocMemCache
-        return b"".join(value for key, value in cache._cache.items() if ":installations:" in key)
-    client = cache._cache.get_client(write=False)  # RedisCache
-    return b"".join(client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*"))
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_database_dump_holds_no_token_and_no_webhook_url(slack, browser, settings, client):
     settings.SANDBOX_TOKEN_ROTATION = True
@@ -162,8 +151,7 @@ def test_a_database_dump_holds_no_token_and_no_webhook_url(slack, browser, setti
     assert install(browser, slack).status_code == 200
     row = models.Installation.objects.get()
     assert row.bot_refresh_token and row.incoming_webhook_url  # there is something to leak
-    signed_post(client, events.event_callback_body(
-        "T0ACME0001", events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "hi")))
+    signed_post(client, mention(text="hi"))
     assert wait_for(lambda: Message.objects.exists())  # the installation is cached now
 
     dump = database_dump()
@@ -173,45 +161,20 @@ def test_a_database_dump_holds_no_token_and_no_webhook_url(slack, browser, setti
     leaks.append(row.incoming_webhook_url)
     assert not TOKEN_SHAPE.search(dump) and "/hooks/" not in dump
     assert not [secret for secret in leaks if secret in dump]
-    stored = cached_installations()
+    stored = b"".join(cached_installations())
     assert stored and not TOKEN_SHAPE.search(stored.decode("latin-1"))
     assert not [secret for secret in leaks if secret.encode() in stored]
 
 
-def production_env(**changes):
-    inherited = {
-        name: value for name, value in os.environ.items()
-        if not name.startswith(("SLACK_", "SANDBOX_", "DEBUG", "SECRET_KEY", "TOKEN_", "SECURE_", "SESSION_",
-                                "CSRF_", "ALLOWED_HOSTS", "SILENCED_"))
-    }
-    env = {
-        **inherited,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "slackhub.example.com",
-        "SLACK_CLIENT_ID": "123.456",
-        "SLACK_CLIENT_SECRET": secrets.token_hex(16),
-        "SLACK_SIGNING_SECRET": secrets.token_hex(16),
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        **changes,
-    }
-    return {name: value for name, value in env.items() if value is not None}
-
-
-def manage(*args, env):
-    return subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=workers.ROOT, capture_output=True, text=True)
-
-
 def test_production_refuses_to_start_without_token_encryption_keys():
-    done = manage("check", env=production_env(TOKEN_ENCRYPTION_KEYS=None))
+    done = workers.manage("check", env=workers.production_env(TOKEN_ENCRYPTION_KEYS=None))
 
     assert done.returncode != 0
     assert "ImproperlyConfigured" in done.stderr and "TOKEN_ENCRYPTION_KEYS" in done.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():
-    done = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    done = workers.manage("check", "--deploy", "--fail-level", "WARNING", env=workers.production_env())
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "System check identified no issues (0 silenced)." in done.stdout
@@ -226,7 +189,7 @@ def test_tls_and_cookie_settings_come_from_the_environment():
     )
 
     def run(**env):
-        done = subprocess.run([sys.executable, "-c", script], env=production_env(**env), cwd=workers.ROOT,
+        done = subprocess.run([sys.executable, "-c", script], env=workers.production_env(**env), cwd=workers.ROOT,
                               capture_output=True, text=True, check=True)
         return done.stdout.strip()
 
@@ -307,8 +270,7 @@ def test_no_secret_reaches_a_log_line(slack, browser, settings, client):
     with captured_logs() as logs:
         assert install(browser, slack).status_code == 200
         webhook_url = models.Installation.objects.get().incoming_webhook_url
-        signed_post(client, events.event_callback_body(
-            "T0ACME0001", events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "hi")))
+        signed_post(client, mention(text="hi"))
         signed_post(client, events.slash_command_body(
             "T0ACME0001", "U0ACME0003", "C0ACMEGEN1", "/hello", "", response_url=response_url),
             content_type="application/x-www-form-urlencoded")

@@ -11,6 +11,7 @@ from slack_sdk.oauth.installation_store import Bot, Installation
 
 from installations import models
 from installations.stores import DjangoInstallationStore, DjangoOAuthStateStore, RedisOAuthStateStore
+from tests.conftest import needs_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -253,7 +254,7 @@ def test_concurrent_consumes_of_one_state_one_wins():
         assert sorted(results) == [False, False, False, True]
 
 
-@pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
+@needs_redis
 def test_redis_state_store_consumes_once_and_expires():
     states = RedisOAuthStateStore(expiration_seconds=1)
     state, expiring = states.issue(), states.issue()

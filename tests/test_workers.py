@@ -6,7 +6,6 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-import requests
 from django.utils import timezone
 
 from bolt_app.app import get_store
@@ -15,7 +14,7 @@ from installations import models
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token
 from tests import workers
-from tests.conftest import install, wait_for
+from tests.conftest import install, mention, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,14 +53,11 @@ def expire_soon(seconds=60):
 
 
 def mention_body(user_id):
-    return json.dumps(events.event_callback_body(
-        "T0ACME0001", events.app_mention("T0ACME0001", user_id, "C0ACMEGEN1", "hi")
-    )).encode()
+    return json.dumps(mention(user_id=user_id, text="hi")).encode()
 
 
 def post_event(url, body, secret):
-    headers = {"Content-Type": "application/json", **events.sign(body, secret)}
-    return requests.post(f"{url}/slack/events", data=body, headers=headers, timeout=30).status_code
+    return events.send(f"{url}/slack/events", body, "application/json", secret)[0]
 
 
 def refresh_calls():

@@ -2,17 +2,16 @@
 the test database and on a cache shared with the test process (Redis, else a cache directory)."""
 
 import os
-import socket
+import secrets
 import subprocess
 import sys
-import time
-from pathlib import Path
+import tempfile
 
-import requests
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.servers import ROOT, Gunicorn
 
 
 def database_url():
@@ -52,50 +51,49 @@ def run_script(code, env):
     return done.stdout.strip()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Servers:
-    """`count` gunicorn processes (1 gthread worker each) serving the app."""
+    """`count` gunicorn processes (1 gthread worker each) serving the app: the bench's launcher,
+    with the logs in a temporary directory."""
 
     def __init__(self, count, env):
-        self.urls, self.processes = [], []
-        for _ in range(count):
-            port = free_port()
-            self.urls.append(f"http://127.0.0.1:{port}")
-            self.processes.append(
-                subprocess.Popen(
-                    [str(ROOT / ".venv/bin/gunicorn") if (ROOT / ".venv/bin/gunicorn").exists() else "gunicorn",
-                     "config.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "-w", "1", "--no-control-socket"],
-                    env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                )
-            )
+        log_dir = tempfile.mkdtemp(prefix="slackhub-test-gunicorn-")
+        self.servers = []
         try:
-            self._wait_until_up()
+            for number in range(count):
+                self.servers.append(Gunicorn(f"app-{number}", env, ["-k", "gthread", "--threads", "8"], log_dir, 1))
         except BaseException:
             self.stop()
             raise
-
-    def _wait_until_up(self):
-        deadline = time.monotonic() + 30
-        for url in self.urls:
-            while True:
-                try:
-                    if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+        self.urls = [server.url for server in self.servers]
 
     def stop(self):
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for server in self.servers:
+            server.stop()
+
+
+def production_env(**changes):
+    """The environment of a production start (DEBUG off, every required setting given), with
+    `changes` (None removes a setting); nothing of this test run's own settings leaks in."""
+    inherited = {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(("SLACK_", "SANDBOX_", "DEBUG", "SECRET_KEY", "TOKEN_", "SECURE_", "SESSION_",
+                                "CSRF_", "ALLOWED_HOSTS", "SILENCED_"))
+    }
+    env = {
+        **inherited,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "slackhub.example.com",
+        "SLACK_CLIENT_ID": "123.456",
+        "SLACK_CLIENT_SECRET": secrets.token_hex(16),
+        "SLACK_SIGNING_SECRET": secrets.token_hex(16),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **changes,
+    }
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def manage(*args, env):
+    """`python manage.py *args` in a process of its own."""
+    return subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=ROOT, capture_output=True, text=True)
