@@ -51,9 +51,7 @@ class RedactSecrets(logging.Filter):
             message = record.getMessage()
         except Exception:  # bad arguments: the handler reports it, printing msg and args, so clean both
             message = f"{record.msg} {record.args!r}"
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
+        record.msg, record.args = redact(message), ()  # formatted once, here
         if record.exc_info and not record.exc_text:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if record.exc_text:
