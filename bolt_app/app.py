@@ -15,7 +15,9 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 
 from bolt_app import listeners
 from bolt_app.authorize import StoreAuthorize
+from bolt_app.dedupe import SkipRepeats
 from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
+from bolt_app.payloads import CheckShape
 from installations.cache import CacheableInstallationStore
 from installations.slack_api import web_client
 from installations.stores import build_oauth_state_store
@@ -47,9 +49,12 @@ def build_app() -> App:
         client=client,
         logger=logger,
         installation_store=store,
+        # Misshapen payloads stop before the store is asked (bolt_app/payloads.py).
+        before_authorize=CheckShape(),
         authorize=StoreAuthorize(store, logger),
         oauth_flow=InstallFlow(client=client, logger=logger, settings=oauth_settings),
     )
+    app.use(SkipRepeats())  # after authorize: a Slack retry or a replay is acked, not processed again
     listeners.register(app)
     return app
 
