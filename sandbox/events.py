@@ -1,4 +1,5 @@
-"""Requests as Slack sends them to the service: signed Events API envelopes and slash commands.
+"""Requests as Slack sends them to the service: signed Events API envelopes, slash commands and
+interactions (block_actions).
 
 The sandbox pages and the project's tests both build their requests here, so what a test sends is
 exactly what a person clicking in the sandbox sends.
@@ -6,12 +7,14 @@ exactly what a person clicking in the sandbox sends.
 
 import hashlib
 import hmac
+import json
 import time
 import urllib.error
 import urllib.request
 import uuid
 from urllib.parse import urlencode
 
+from django.conf import settings
 
 from sandbox.ids import APP_ID, bot_user_id, new_ts, random_part
 
@@ -58,9 +61,21 @@ def event_callback_body(
     return body
 
 
-def app_mention(team_id, user_id, channel_id, text) -> dict:
-    ts = new_ts()
-    return {
+def sandbox_url() -> str:
+    """The sandbox's base URL (ending in /), as the service reaches it: its Web API URL without `api/`."""
+    return settings.SLACK_API_URL.rstrip("/").removesuffix("/api") + "/"
+
+
+def response_url_for(team_id, channel_id, user_id, message_ts=None) -> str:
+    """The sandbox's stand-in for a response_url: what is posted there lands in the sandbox's channel
+    (ephemeral to `user_id` unless `response_type` is in_channel; a click's can replace its message)."""
+    path = f"hooks/{team_id}/{channel_id}/{user_id}" + (f"/{message_ts}" if message_ts else "")
+    return sandbox_url() + path
+
+
+def app_mention(team_id, user_id, channel_id, text, ts=None, thread_ts=None) -> dict:
+    ts = ts or new_ts()
+    event = {
         "type": "app_mention",
         "client_msg_id": str(uuid.uuid4()),
         "text": text,
@@ -70,6 +85,65 @@ def app_mention(team_id, user_id, channel_id, text) -> dict:
         "channel": channel_id,
         "event_ts": ts,
     }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def message(team_id, user_id, channel_id, text, channel_type="channel", thread_ts=None, ts=None) -> dict:
+    """A person's `message` event (`channel_type` "im" for a DM with the app, "channel" otherwise)."""
+    ts = ts or new_ts()
+    event = {
+        "type": "message",
+        "client_msg_id": str(uuid.uuid4()),
+        "text": text,
+        "user": user_id,
+        "ts": ts,
+        "team": team_id,
+        "channel": channel_id,
+        "event_ts": ts,
+        "channel_type": channel_type,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def message_changed(team_id, channel_id, message: dict, previous_message: dict, channel_type="channel") -> dict:
+    """An edit: Slack's `message_changed` subtype carries the new message and the previous one; the
+    event's own ts is the edit's, the message keeps its ts and gets `edited`."""
+    ts = new_ts()
+    edited = {**message, "edited": message.get("edited") or {"user": message.get("user"), "ts": ts}}
+    edited.setdefault("team", team_id)
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "message": edited,
+        "previous_message": previous_message,
+        "channel": channel_id,
+        "hidden": True,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": channel_type,
+    }
+
+
+def bot_message(team_id, bot_id, channel_id, text, legacy=False, ts=None) -> dict:
+    """A message posted by a bot, as the Events API delivers it.
+
+    An app's own posts (with its bot token) arrive with `bot_id`, `app_id` and the bot's user id and no
+    subtype; `legacy=True` gives the `bot_message` subtype that incoming webhooks and classic bots get
+    (no `user`).
+    """
+    ts = ts or new_ts()
+    event = {"type": "message", "text": text, "ts": ts, "bot_id": bot_id, "team": team_id,
+             "channel": channel_id, "event_ts": ts, "channel_type": "im" if channel_id.startswith("D") else "channel"}
+    if legacy:
+        event.update(subtype="bot_message", username=settings.SLACK_APP_NAME)
+    else:
+        event.update(user="U" + bot_id, app_id=APP_ID,
+                     bot_profile={"id": bot_id, "app_id": APP_ID, "name": settings.SLACK_APP_NAME, "team_id": team_id})
+    return event
 
 
 def app_uninstalled() -> dict:
@@ -92,12 +166,43 @@ def slash_command_body(
         "text": text,
         "api_app_id": APP_ID,
         "is_enterprise_install": "true" if is_enterprise_install else "false",
-        "response_url": response_url or f"https://hooks.slack.com/commands/{team_id}/{random_part(12)}/{random_part(24)}",
+        "response_url": response_url or response_url_for(team_id, channel_id, user_id),
         "trigger_id": f"{int(time.time())}.{random_part(12)}",
     }
     if enterprise_id:
         fields["enterprise_id"] = enterprise_id
     return urlencode(fields).encode()
+
+
+def block_actions_body(
+    team_id, user_id, channel_id, message: dict, action: dict, response_url=None, enterprise_id=None,
+    is_enterprise_install=False, is_ephemeral=False,
+) -> bytes:
+    """A click on a Block Kit element of `message`, as Slack posts it: a form with one `payload` field.
+
+    `action` is the element as the message has it (with its `block_id`); Slack adds `action_ts`, and
+    for a select the chosen option arrives as `selected_option`. Slack leaves `message` out of the
+    payload when the message is ephemeral.
+    """
+    ts = message.get("ts", "")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": is_ephemeral},
+        "trigger_id": f"{int(time.time())}.{random_part(12)}",
+        "team": {"id": team_id, "domain": team_id.lower()},
+        "enterprise": {"id": enterprise_id, "name": enterprise_id} if enterprise_id else None,
+        "is_enterprise_install": is_enterprise_install,
+        "channel": {"id": channel_id, "name": channel_id},
+        "state": {"values": {}},
+        "response_url": response_url or response_url_for(team_id, channel_id, user_id, ts),
+        "actions": [{**action, "action_ts": new_ts()}],
+    }
+    if not is_ephemeral:
+        payload["message"] = message
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def send(url, body: bytes, content_type, secret) -> tuple[int, str]:

@@ -13,4 +13,5 @@ urlpatterns = [
     path("workspaces/<str:team_id>/uninstall", views.uninstall, name="uninstall"),
     path("hooks/<str:team_id>/<str:channel_id>", views.post_to_channel, name="incoming_webhook"),
     path("hooks/<str:team_id>/<str:channel_id>/<str:user_id>", views.post_to_channel, name="response_url"),
+    path("hooks/<str:team_id>/<str:channel_id>/<str:user_id>/<str:message_ts>", views.post_to_channel, name="click_response_url"),
 ]

@@ -143,20 +143,48 @@ def uninstall(request, team_id):
     return redirect("sandbox:index")
 
 
+def truthy(value):
+    return value in (True, 1, "1", "true", "True")
+
+
 @csrf_exempt
 @require_POST
-def post_to_channel(request, team_id, channel_id, user_id=""):
-    """Incoming webhooks, and slash commands' response_url (ephemeral unless response_type is in_channel)."""
+def post_to_channel(request, team_id, channel_id, user_id="", message_ts=""):
+    """Incoming webhooks, and the response_url of slash commands and clicks.
+
+    What is posted there is ephemeral to the person unless `response_type` is in_channel; a click's
+    response_url can also replace (`replace_original`) or delete (`delete_original`) the clicked message.
+    """
     workspace = get_object_or_404(Workspace, pk=team_id)
     try:
         payload = json.loads(request.body)
     except ValueError:
         payload = None
-    if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
+    if not isinstance(payload, dict):
         return HttpResponse("invalid_payload", status=400)
+    original = None
+    if message_ts:
+        original = Message.objects.filter(workspace=workspace, channel=channel_id, ts=message_ts, deleted_at=None).first()
+    if truthy(payload.get("delete_original")):
+        if original is None:
+            return HttpResponse("message_not_found", status=404)
+        original.deleted_at = timezone.now()
+        original.save(update_fields=["deleted_at"])
+        return HttpResponse("ok")
+    blocks, attachments = payload.get("blocks") or [], payload.get("attachments") or []
+    if not (payload.get("text") or blocks or attachments) or not isinstance(blocks, list) or not isinstance(attachments, list):
+        return HttpResponse("no_text", status=400)
+    fields = {"text": str(payload.get("text") or ""), "blocks": blocks, "attachments": attachments}
+    if truthy(payload.get("replace_original")):
+        if original is None:
+            return HttpResponse("message_not_found", status=404)
+        Message.objects.filter(pk=original.pk).update(**fields)
+        return HttpResponse("ok")
     ephemeral = bool(user_id) and payload.get("response_type") != "in_channel"
+    _, bot_user, bot = workspace.app_identity()
     Message.objects.create(
-        workspace=workspace, channel=channel_id, text=payload.get("text") or "[blocks]", ts=new_ts(),
+        workspace=workspace, channel=channel_id, ts=new_ts(), user=bot_user, bot_id=bot,
+        thread_ts=str(payload.get("thread_ts") or ""), **fields,
         kind=Message.EPHEMERAL if ephemeral else Message.MESSAGE, ephemeral_user=user_id if ephemeral else "",
     )
     return HttpResponse("ok")

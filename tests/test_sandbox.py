@@ -276,3 +276,340 @@ def test_uninstall_button_revokes_tokens_and_tells_the_service(client, fake_serv
     assert sent[1]["tokens"] == {"oauth": ["U0ACME0001"], "bot": ["UB0ACME0001"]}
     assert call(client, "auth.test", token)["error"] == "invalid_auth"
     assert Workspace.objects.get(pk="T0ACME0001").app_bot_token() is None
+
+
+# --- Web API methods plugins call, with Slack's scopes ----------------------------------------
+
+ALL_SCOPES = ("chat:write", "commands", "app_mentions:read", "reactions:write", "pins:write", "channels:read",
+              "channels:history", "channels:write.topic", "im:write", "im:read", "users:read", "users:read.email",
+              "team:read")
+
+
+def web(client, scopes=ALL_SCOPES, **consent):
+    """A slack_sdk WebClient on a bot token with `scopes`, talking to the sandbox through Django's test client."""
+    token = install(client, scopes=scopes, **consent)["access_token"]
+    return lambda method, **params: call_json(client, method, token, **params)
+
+
+def call_json(client, method, token, **params):
+    return client.post(f"/sandbox/api/{method}", json.dumps(params), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {token}").json()
+
+
+def test_post_update_thread_and_delete_like_slack(client):
+    api = web(client)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}},
+              {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}, "value": "v"}]}]
+
+    posted = api("chat.postMessage", channel="C0ACMEGEN1", text="hi", blocks=blocks)
+    reply = api("chat.postMessage", channel="C0ACMEGEN1", text="in thread", thread_ts=posted["ts"])
+    updated = api("chat.update", channel="C0ACMEGEN1", ts=posted["ts"], text="hello")
+    deleted = api("chat.delete", channel="C0ACMEGEN1", ts=reply["ts"])
+
+    assert posted["message"]["bot_id"] == "B0ACME0001" and posted["message"]["user"] == "UB0ACME0001"
+    # Slack fills in block and action ids the app left out.
+    assert all(block["block_id"] for block in posted["message"]["blocks"])
+    assert posted["message"]["blocks"][1]["elements"][0]["action_id"]
+    assert Message.objects.get(ts=reply["ts"]).thread_ts == posted["ts"]
+    assert updated["message"]["text"] == "hello" and updated["message"]["edited"]["user"] == "UB0ACME0001"
+    assert updated["message"]["blocks"] == posted["message"]["blocks"]  # kept: the update gave none
+    assert deleted == {"ok": True, "channel": "C0ACMEGEN1", "ts": reply["ts"]}
+    assert api("chat.delete", channel="C0ACMEGEN1", ts=reply["ts"])["error"] == "message_not_found"
+    assert api("chat.postMessage", channel="C0GLOBGEN1", text="not my workspace")["error"] == "channel_not_found"
+    assert api("chat.postMessage", channel="C0ACMEGEN1")["error"] == "no_text"
+    assert api("chat.postMessage", channel="C0ACMEGEN1", blocks="not json")["error"] == "invalid_blocks"
+
+
+def test_a_person_s_message_cannot_be_changed_by_the_bot(client):
+    from sandbox import people
+
+    people.post_message("http://127.0.0.1:9", "T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "mine")
+    ts = Message.objects.get(text="mine").ts
+    api = web(client)
+
+    assert api("chat.update", channel="C0ACMEGEN1", ts=ts, text="yours")["error"] == "cant_update_message"
+    assert api("chat.delete", channel="C0ACMEGEN1", ts=ts)["error"] == "cant_delete_message"
+
+
+def test_reactions_pins_and_topic(client):
+    api = web(client)
+    ts = api("chat.postMessage", channel="C0ACMEGEN1", text="hi")["ts"]
+
+    assert api("reactions.add", channel="C0ACMEGEN1", timestamp=ts, name="thumbsup")["ok"]
+    assert api("reactions.add", channel="C0ACMEGEN1", timestamp=ts, name="thumbsup")["error"] == "already_reacted"
+    assert api("pins.add", channel="C0ACMEGEN1", timestamp=ts)["ok"]
+    assert api("pins.add", channel="C0ACMEGEN1", timestamp=ts)["error"] == "already_pinned"
+    topic = api("conversations.setTopic", channel="C0ACMEGEN1", topic="Release day")
+    history = api("conversations.history", channel="C0ACMEGEN1")["messages"]
+
+    assert topic["channel"]["topic"]["value"] == "Release day"
+    assert history[0]["reactions"] == [{"name": "thumbsup", "users": ["UB0ACME0001"], "count": 1}]
+    assert history[0]["pinned_to"] == ["C0ACMEGEN1"]
+    assert api("reactions.remove", channel="C0ACMEGEN1", timestamp=ts, name="thumbsup")["ok"]
+    assert api("reactions.remove", channel="C0ACMEGEN1", timestamp=ts, name="thumbsup")["error"] == "no_reaction"
+    assert api("pins.remove", channel="C0ACMEGEN1", timestamp=ts)["ok"]
+    assert api("pins.remove", channel="C0ACMEGEN1", timestamp=ts)["error"] == "no_pin"
+    assert api("conversations.info", channel="C0ACMEGEN1")["channel"]["topic"]["value"] == "Release day"
+
+
+@pytest.mark.parametrize("method, params, needed", [
+    ("chat.postMessage", {"channel": "C0ACMEGEN1", "text": "hi"}, "chat:write"),
+    ("reactions.add", {"channel": "C0ACMEGEN1", "timestamp": "1.0", "name": "x"}, "reactions:write"),
+    ("pins.add", {"channel": "C0ACMEGEN1", "timestamp": "1.0"}, "pins:write"),
+    ("conversations.setTopic", {"channel": "C0ACMEGEN1", "topic": "t"}, "channels:write.topic"),
+    ("conversations.open", {"users": "U0ACME0002"}, "im:write"),
+    ("conversations.info", {"channel": "C0ACMEGEN1"}, "channels:read"),
+    ("conversations.list", {}, "channels:read"),
+    ("conversations.members", {"channel": "C0ACMEGEN1"}, "channels:read"),
+    ("users.list", {}, "users:read"),
+    ("users.info", {"user": "U0ACME0002"}, "users:read"),
+    ("users.lookupByEmail", {"email": "grace@acme.example"}, "users:read.email"),
+    ("bots.info", {}, "users:read"),
+    ("team.info", {}, "team:read"),
+])
+def test_a_method_without_its_scope_is_refused_as_slack_refuses_it(client, method, params, needed):
+    api = web(client, scopes=("commands",))
+
+    answer = api(method, **params)
+
+    assert answer == {"ok": False, "error": "missing_scope", "needed": needed, "provided": "commands"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slack_sdk_sees_missing_scope_with_needed_and_provided(client, live_server):
+    from slack_sdk.errors import SlackApiError
+
+    token = install(client, scopes=("chat:write",))["access_token"]
+    web_client = WebClient(token=token, base_url=f"{live_server.url}/sandbox/api/")
+
+    with pytest.raises(SlackApiError) as refused:
+        web_client.reactions_add(channel="C0ACMEGEN1", timestamp="1.0", name="wave")
+
+    assert refused.value.response["error"] == "missing_scope"
+    assert refused.value.response["needed"] == "reactions:write"
+    assert refused.value.response["provided"] == "chat:write"
+
+
+def test_channels_topic_by_channels_manage_too(client):
+    api = web(client, scopes=("channels:manage",))
+
+    assert api("conversations.setTopic", channel="C0ACMEGEN1", topic="t")["ok"] is True
+
+
+def test_dm_with_the_bot_opens_once_and_takes_messages(client):
+    api = web(client)
+
+    opened = api("conversations.open", users="U0ACME0002")
+    again = api("conversations.open", users="U0ACME0002")
+    by_user_id = api("chat.postMessage", channel="U0ACME0002", text="psst")
+
+    assert opened["channel"]["id"] == again["channel"]["id"] == by_user_id["channel"] == "D0ACME0002"
+    assert again["already_open"] is True and opened["already_open"] is False
+    info = api("conversations.info", channel="D0ACME0002")["channel"]
+    assert info["is_im"] is True and info["user"] == "U0ACME0002"
+    assert api("conversations.open", users="U0GLOBEX01")["error"] == "user_not_found"
+
+
+def test_lists_page_with_cursors(client):
+    api = web(client)
+
+    first = api("users.list", limit=2)
+    second = api("users.list", limit=2, cursor=first["response_metadata"]["next_cursor"])
+    channels = api("conversations.list", limit=1)
+    rest = api("conversations.list", limit=1, cursor=channels["response_metadata"]["next_cursor"])
+    members = api("conversations.members", channel="C0ACMEGEN1")["members"]
+
+    assert [u["id"] for u in first["members"]] == ["U0ACME0001", "U0ACME0002"]
+    assert [u["id"] for u in second["members"]] == ["U0ACME0003", "UB0ACME0001"]
+    assert second["members"][1]["is_bot"] is True and second["response_metadata"]["next_cursor"] == ""
+    assert [c["name"] for c in channels["channels"] + rest["channels"]] == ["general", "random"]
+    assert rest["response_metadata"]["next_cursor"] == ""
+    assert members == ["U0ACME0001", "U0ACME0002", "U0ACME0003", "UB0ACME0001"]
+    assert api("users.list", cursor="!!nonsense")["error"] == "invalid_cursor"
+
+
+def test_people_emails_need_users_read_email(client):
+    with_email, without = web(client), web(client, scopes=("users:read",))
+
+    found = with_email("users.lookupByEmail", email="grace@acme.example")["user"]
+
+    assert found["id"] == "U0ACME0002" and found["profile"]["email"] == "grace@acme.example"
+    assert with_email("users.info", user="U0ACME0001")["user"]["is_admin"] is True
+    assert "email" not in without("users.info", user="U0ACME0002")["user"]["profile"]
+    assert with_email("users.lookupByEmail", email="hank@globex.example")["error"] == "users_not_found"
+
+
+def test_bot_team_and_auth_info(client):
+    api = web(client)
+
+    assert api("bots.info", bot="B0ACME0001")["bot"]["user_id"] == "UB0ACME0001"
+    assert api("bots.info", bot="B0GLOBEX01")["error"] == "bot_not_found"
+    assert api("team.info")["team"] == {**api("team.info")["team"], "id": "T0ACME0001", "name": "Acme Corp", "domain": "acme"}
+
+
+def test_scheduled_messages_appear_when_due(client):
+    api = web(client)
+    soon = int(time.time()) + 60
+
+    scheduled = api("chat.scheduleMessage", channel="C0ACMEGEN1", text="later", post_at=soon)
+    listed = api("chat.scheduledMessages.list")["scheduled_messages"]
+    before = api("conversations.history", channel="C0ACMEGEN1")["messages"]
+    Message.objects.filter(scheduled_message_id=scheduled["scheduled_message_id"]).update(post_at=timezone.now())
+    after = api("conversations.history", channel="C0ACMEGEN1")["messages"]
+
+    assert scheduled["scheduled_message_id"].startswith("Q") and scheduled["post_at"] == soon
+    assert [(m["id"], m["text"]) for m in listed] == [(scheduled["scheduled_message_id"], "later")]
+    assert before == [] and [m["text"] for m in after] == ["later"]
+    assert api("chat.scheduledMessages.list")["scheduled_messages"] == []
+    assert api("chat.scheduleMessage", channel="C0ACMEGEN1", text="x", post_at=int(time.time()) - 5)["error"] == "time_in_past"
+
+
+def test_a_scheduled_message_can_be_deleted_before_it_is_due(client):
+    api = web(client)
+    scheduled = api("chat.scheduleMessage", channel="C0ACMEGEN1", text="later", post_at=int(time.time()) + 60)
+
+    deleted = api("chat.deleteScheduledMessage", channel="C0ACMEGEN1", scheduled_message_id=scheduled["scheduled_message_id"])
+
+    assert deleted == {"ok": True}
+    assert api("chat.scheduledMessages.list")["scheduled_messages"] == []
+    assert api("chat.deleteScheduledMessage", channel="C0ACMEGEN1",
+               scheduled_message_id=scheduled["scheduled_message_id"])["error"] == "invalid_scheduled_message_id"
+
+
+# --- response_url ---------------------------------------------------------------------------
+
+
+def test_a_command_s_response_url_posts_ephemeral_or_in_channel(client):
+    install(client)
+    url = urlparse(events.response_url_for("T0ACME0001", "C0ACMEGEN1", "U0ACME0002")).path
+
+    client.post(url, json.dumps({"text": "just you"}), content_type="application/json")
+    client.post(url, json.dumps({"text": "everyone", "response_type": "in_channel"}), content_type="application/json")
+
+    just_you, everyone = Message.objects.order_by("id")
+    assert (just_you.kind, just_you.ephemeral_user) == (Message.EPHEMERAL, "U0ACME0002")
+    assert (everyone.kind, everyone.ephemeral_user, everyone.user) == (Message.MESSAGE, "", "UB0ACME0001")
+
+
+def test_a_click_s_response_url_replaces_or_deletes_the_message(client):
+    api = web(client)
+    ts = api("chat.postMessage", channel="C0ACMEGEN1", text="pick one")["ts"]
+    url = urlparse(events.response_url_for("T0ACME0001", "C0ACMEGEN1", "U0ACME0002", ts)).path
+
+    replaced = client.post(url, json.dumps({"text": "picked", "replace_original": True}), content_type="application/json")
+    text_after_replace = Message.objects.get(ts=ts).text
+    client.post(url, json.dumps({"delete_original": "true"}), content_type="application/json")
+
+    assert replaced.status_code == 200 and text_after_replace == "picked"
+    assert Message.objects.get(ts=ts).is_deleted
+    assert client.post(url, b"not json", content_type="application/json").status_code == 400
+
+
+# --- Requests as Slack sends them, and the person driver ----------------------------------------
+
+
+def test_builders_make_the_shapes_slack_sends():
+    posted = events.message("T0ACME0001", "U0ACME0002", "D0ACME0002", "hi", channel_type="im", thread_ts="1.000001")
+    changed = events.message_changed("T0ACME0001", "C0ACMEGEN1", {**posted, "text": "hi!"}, posted)
+    own = events.bot_message("T0ACME0001", "B0ACME0001", "C0ACMEGEN1", "pong")
+    legacy = events.bot_message("T0ACME0001", "B0ACME0001", "C0ACMEGEN1", "pong", legacy=True)
+    form = parse_qs(events.block_actions_body(
+        "T0ACME0001", "U0ACME0002", "C0ACMEGEN1", {"ts": "1.000002", "text": "x"},
+        {"type": "button", "action_id": "go", "block_id": "b1", "value": "v"},
+    ).decode())
+    payload = json.loads(form["payload"][0])
+
+    assert posted["channel_type"] == "im" and posted["thread_ts"] == "1.000001" and posted["ts"] == posted["event_ts"]
+    assert changed["subtype"] == "message_changed" and changed["message"]["edited"] and changed["previous_message"] == posted
+    assert own["bot_id"] == "B0ACME0001" and own["user"] == "UB0ACME0001" and "subtype" not in own
+    assert legacy["subtype"] == "bot_message" and "user" not in legacy
+    assert list(form) == ["payload"]
+    assert payload["type"] == "block_actions" and payload["actions"][0]["action_id"] == "go"
+    assert payload["actions"][0]["action_ts"] and payload["container"]["message_ts"] == "1.000002"
+    assert payload["response_url"].endswith("/sandbox/hooks/T0ACME0001/C0ACMEGEN1/U0ACME0002/1.000002")
+
+
+def test_a_person_s_mention_is_stored_and_sent_as_message_and_app_mention(client, fake_service):
+    from sandbox import people
+
+    host, received = fake_service
+    install(client)
+
+    status = people.post_message(f"http://{host}", "T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "<@UB0ACME0001> hi")
+
+    sent = [json.loads(body) for _, _, body, signed in received if signed]
+    assert status == 200 and len(received) == 2
+    assert [s["event"]["type"] for s in sent] == ["message", "app_mention"]
+    assert sent[0]["event_id"] != sent[1]["event_id"] and sent[0]["event"]["ts"] == sent[1]["event"]["ts"]
+    assert Message.objects.get(ts=sent[0]["event"]["ts"]).user == "U0ACME0002"
+
+
+def test_a_person_s_dm_is_an_im_message_without_app_mention(client, fake_service):
+    from sandbox import people
+
+    host, received = fake_service
+    install(client)
+
+    people.post_message(f"http://{host}", "T0ACME0001", "U0ACME0002", "D0ACME0002", "<@UB0ACME0001> hi")
+
+    (_, _, body, signed), = received
+    assert signed and json.loads(body)["event"]["channel_type"] == "im"
+    assert json.loads(body)["event"]["channel"] == "D0ACME0002"
+
+
+def test_nothing_is_sent_where_the_app_is_not_installed(client, fake_service):
+    from sandbox import people
+
+    host, received = fake_service
+
+    status = people.post_message(f"http://{host}", "T0GLOBEX01", "U0GLOBEX01", "C0GLOBGEN1", "hi")
+
+    assert status is None and received == []
+    assert Message.objects.get().text == "hi"  # the channel still shows it
+
+
+def test_a_person_outside_the_workspace_is_refused(client):
+    from sandbox import people
+
+    with pytest.raises(people.PersonError, match="not a person of workspace"):
+        people.post_message("http://127.0.0.1:9", "T0ACME0001", "U0GLOBEX01", "C0ACMEGEN1", "hi")
+    assert not Message.objects.exists()
+
+
+def test_a_command_goes_with_a_response_url_into_the_sandbox(client, fake_service):
+    from sandbox import people
+
+    host, received = fake_service
+    install(client)
+
+    people.run_command(f"http://{host}", "T0ACME0001", "U0ACME0003", "C0ACMERND1", "/hello", "there")
+
+    (_, content_type, body, signed), = received
+    form = parse_qs(body.decode())
+    assert signed and form["command"] == ["/hello"] and form["text"] == ["there"]
+    assert form["response_url"][0].endswith("/sandbox/hooks/T0ACME0001/C0ACMERND1/U0ACME0003")
+
+
+def test_a_click_sends_block_actions_built_from_the_stored_message(client, fake_service):
+    from sandbox import people
+
+    host, received = fake_service
+    api = web(client)
+    blocks = [{"type": "actions", "block_id": "pick", "elements": [
+        {"type": "button", "action_id": "yes", "text": {"type": "plain_text", "text": "Yes"}, "value": "y"},
+        {"type": "static_select", "action_id": "size", "placeholder": {"type": "plain_text", "text": "Size"},
+         "options": [{"text": {"type": "plain_text", "text": "S"}, "value": "s"},
+                     {"text": {"type": "plain_text", "text": "L"}, "value": "l"}]}]}]
+    ts = api("chat.postMessage", channel="C0ACMEGEN1", text="pick", blocks=blocks)["ts"]
+
+    people.click(f"http://{host}", "T0ACME0001", "U0ACME0002", ts, "yes")
+    people.click(f"http://{host}", "T0ACME0001", "U0ACME0002", ts, "size", value="l")
+
+    clicks = [json.loads(parse_qs(body.decode())["payload"][0]) for _, _, body, _ in received]
+    assert clicks[0]["actions"][0] | {"action_ts": ""} == {
+        "type": "button", "action_id": "yes", "block_id": "pick", "text": {"type": "plain_text", "text": "Yes"},
+        "value": "y", "action_ts": ""}
+    assert clicks[0]["message"]["ts"] == ts and clicks[0]["user"]["id"] == "U0ACME0002"
+    assert clicks[1]["actions"][0]["selected_option"]["value"] == "l"
+    with pytest.raises(people.PersonError, match="No button"):
+        people.click(f"http://{host}", "T0ACME0001", "U0ACME0002", ts, "nope")
