@@ -20,6 +20,7 @@ def sandbox_seed(db):
 
     if not apps.get_model("sandbox", "Workspace").objects.exists():
         import_module("sandbox.migrations.0002_seed").seed(apps, None)
+        import_module("sandbox.migrations.0003_slack_features").seed(apps, None)
 
 
 @pytest.fixture
