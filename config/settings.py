@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "installations",
     "bolt_app",
+    "django_dramatiq",
+    "background",
     "sandbox",
 ]
 
@@ -171,6 +173,59 @@ INSTALLATION_CACHE_TTL = envint("INSTALLATION_CACHE_TTL", "600")
 # (installations/local_cache.py): entries held (0 turns it off), and seconds before one is re-read.
 INSTALLATION_LOCAL_CACHE_SIZE = envint("INSTALLATION_LOCAL_CACHE_SIZE", "5000")
 INSTALLATION_LOCAL_CACHE_MAX_AGE = envint("INSTALLATION_LOCAL_CACHE_MAX_AGE", "60")
+
+# --- Background work (Dramatiq; README "Processes and scaling out") ----------------------------
+# The broker is a Redis that persists (AOF) and never evicts: its own instance in production
+# (docker-compose.yml), BROKER_URL defaulting to REDIS_URL. Without either, Dramatiq's in-memory
+# stub broker, with the worker and the scheduler inside the one serving process.
+BROKER_URL = os.getenv("BROKER_URL") or REDIS_URL
+# Prefix of every broker key (queues, claims, the scheduler's lock): deployments may share a Redis.
+DRAMATIQ_NAMESPACE = os.getenv("DRAMATIQ_NAMESPACE") or f"{os.getenv('CACHE_KEY_PREFIX', 'slackhub')}-tasks"
+# Whether a process that sends messages also consumes them on threads of its own: always with the
+# stub broker (nothing else could), and in `manage.py runall` (make run).
+TASKS_IN_PROCESS = envbool("TASKS_IN_PROCESS", "False" if BROKER_URL else "True")
+TASKS_IN_PROCESS_THREADS = envint("TASKS_IN_PROCESS_THREADS", "4")
+# With the broker down, events are handled in the web process on this many threads, with at most
+# TASKS_FALLBACK_BACKLOG waiting (past that, in the request itself: slower acks, nothing dropped).
+TASKS_FALLBACK_THREADS = envint("TASKS_FALLBACK_THREADS", "8")
+TASKS_FALLBACK_BACKLOG = envint("TASKS_FALLBACK_BACKLOG", "200")
+# How long a claim on an event (one processing per event, across redeliveries) is kept.
+TASKS_CLAIM_SECONDS = envint("TASKS_CLAIM_SECONDS", "3600")
+_dramatiq_middleware = [
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Retries",
+    "dramatiq.middleware.CurrentMessage",
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    # Failures and schedule runs in the admin; never a query for a message that succeeds.
+    "background.middleware.Bookkeeping",
+    "background.middleware.InProcessWorker",
+]
+if BROKER_URL:
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "OPTIONS": {
+            # A broker that is down fails a send at once (the web process then does the work).
+            "url": f"{BROKER_URL}{'&' if '?' in BROKER_URL else '?'}socket_connect_timeout=1&socket_timeout=5",
+            "namespace": DRAMATIQ_NAMESPACE,
+            # A worker silent this long is dead: what it held goes back to the queue. Workers beat
+            # about once a second; maintenance (which requeues) runs on this share of a million calls.
+            "heartbeat_timeout": envint("BROKER_HEARTBEAT_TIMEOUT_SECONDS", "20") * 1000,
+            "maintenance_chance": envint("BROKER_MAINTENANCE_CHANCE", "200000"),
+        },
+        "MIDDLEWARE": _dramatiq_middleware,
+    }
+else:
+    DRAMATIQ_BROKER = {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}, "MIDDLEWARE": _dramatiq_middleware}
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+# The scheduler's lock (dramatiq-crontab's settings): held by one scheduler, extended every 5 s; a
+# standby takes over within LOCK_TIMEOUT seconds of the holder's death.
+DRAMATIQ_CRONTAB = {"REDIS_URL": BROKER_URL or None, "LOCK_REFRESH_INTERVAL": 5, "LOCK_TIMEOUT": 15, "LOCK_BLOCKING_TIMEOUT": 5}
+# The service's own jobs (crontab lines, in TIME_ZONE): tokens of quiet workspaces refreshed before
+# they expire (bolt-python #1084), expired OAuth states and plugin storage purged.
+SCHEDULE_REFRESH_TOKENS = os.getenv("SCHEDULE_REFRESH_TOKENS", "*/10 * * * *")
+SCHEDULE_PURGES = os.getenv("SCHEDULE_PURGES", "17 * * * *")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"

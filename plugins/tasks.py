@@ -1,0 +1,253 @@
+"""Plugin work as Dramatiq messages: what follows the ack of an event, and scheduled methods.
+
+`enqueue(body, workspace)` is what the web process calls before it acks: once it returns, the event
+is in the broker (a Redis that persists), and a worker runs `plugins.dispatch.handle` for it. With
+the broker down, the work runs in the web process instead (one warning per outage), and the next
+send after a few seconds tries the broker again.
+
+A message may be delivered twice (a worker killed mid-work is redelivered, Slack retries): each
+event is claimed once, in the broker's Redis, so it is handled once. Arguments are plain JSON.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dramatiq
+from django.conf import settings
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
+from redis.exceptions import RedisError
+
+from plugins import dispatch
+
+logger = logging.getLogger("slackhub.tasks")
+
+# Slack events are worth little after a few tries; a handler failure is the plugin's (dispatch logs
+# it and never raises), so what raises here is the database or Slack being unreachable.
+EVENT_OPTIONS = {"max_retries": 3, "min_backoff": 1000, "max_backoff": 30000, "time_limit": 5 * 60 * 1000}
+# After a failed send, how long sends skip the broker before trying it again.
+BROKER_RETRY_SECONDS = 5
+
+
+@dramatiq.actor(**EVENT_OPTIONS)
+def handle_event(body: dict, workspace: dict, key: str | None = None):
+    """Run every plugin handler matching one Slack request, once per event (`key`)."""
+    with claimed(key) as mine:
+        if mine:
+            dispatch.handle(body, workspace)
+
+
+@dramatiq.actor(**EVENT_OPTIONS)
+def run_scheduled(plugin: str, method: str, workspace: dict, tick: str):
+    """One scheduled method for one workspace, once per tick."""
+    ids = workspace.get("enterprise_id") if workspace.get("is_enterprise_install") else workspace.get("team_id")
+    with claimed(f"schedule:{plugin}.{method}:{tick}:{ids}") as mine:
+        if mine:
+            dispatch.run_scheduled(plugin, method, workspace)
+
+
+@dramatiq.actor(max_retries=2, time_limit=5 * 60 * 1000)
+def schedule_tick(plugin: str, method: str, tick: str):
+    """A tick of a plugin's `@schedule`: one message per active workspace (redelivered, it sends them
+    again, and each workspace's claim keeps it to one run)."""
+    for workspace in dispatch.active_workspaces():
+        run_scheduled.send(plugin, method, workspace, tick)
+
+
+@dramatiq.actor(max_retries=0, time_limit=30 * 60 * 1000)
+def purge_storage():
+    """Delete expired plugin storage keys (the reads already ignore them)."""
+    from plugins.storage import purge_expired
+
+    logger.info("Purged %d expired plugin storage keys", purge_expired())
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+def enqueue(body: dict, workspace: dict, key: str | None = None) -> None:
+    """Hand one Slack request to a worker; with the broker down, to the web process's threads.
+
+    `key` identifies the delivery (bolt_app.dedupe.delivery_key): the event is handled once per key.
+    Call it before the ack: when it returns, the event is in the broker or being handled here.
+    """
+    key = key or (f"event:{body['event_id']}" if body.get("event_id") else None)
+    if _broker.usable():
+        try:
+            handle_event.send(body, workspace, key)
+            _broker.up()
+            return
+        except (RedisError, dramatiq.errors.ConnectionError) as error:
+            _broker.down(error)
+    _in_web_process(handle_event.fn, body, workspace, key)
+
+
+class _BrokerState:
+    """Whether sends go to the broker: after a failure, not for BROKER_RETRY_SECONDS (a dead Redis
+    would otherwise cost every event a connection attempt), then the next send tries again."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.failed_at = None  # monotonic time of the last failure; None while the broker is up
+
+    def usable(self) -> bool:
+        failed_at = self.failed_at
+        return failed_at is None or time.monotonic() - failed_at >= BROKER_RETRY_SECONDS
+
+    def down(self, error):
+        with self.lock:
+            first = self.failed_at is None
+            self.failed_at = time.monotonic()
+        if first:
+            logger.warning(
+                "Broker unavailable (%s): events are handled in the web process until it is back", type(error).__name__
+            )
+
+    def up(self):
+        if self.failed_at is not None:
+            with self.lock:
+                back, self.failed_at = self.failed_at is not None, None
+            if back:
+                logger.warning("Broker available again: events go to the workers")
+
+    def status(self) -> dict:
+        return {"broker": "redis" if settings.BROKER_URL else "in-process", "ok": self.failed_at is None}
+
+
+_broker = _BrokerState()
+
+
+def broker_status() -> dict:
+    """For /readyz: {"broker": "redis"|"in-process", "ok": bool}. With Redis, `ok` is the last send's
+    outcome refreshed by a ping, so a probe sees an outage even when no event arrives."""
+    if settings.BROKER_URL and isinstance(dramatiq.get_broker(), RedisBroker):
+        try:
+            dramatiq.get_broker().client.ping()
+        except RedisError as error:
+            _broker.down(error)
+        else:
+            _broker.up()
+    return _broker.status()
+
+
+_fallback = {}
+_fallback_lock = threading.Lock()
+
+
+def _in_web_process(function, *args):
+    """Run `function(*args)` on the web process's bounded pool; with TASKS_FALLBACK_BACKLOG already
+    waiting, in the calling thread (slower acks rather than memory without bound)."""
+    with _fallback_lock:
+        if not _fallback:
+            _fallback["pool"] = ThreadPoolExecutor(settings.TASKS_FALLBACK_THREADS, thread_name_prefix="fallback")
+            _fallback["slots"] = threading.BoundedSemaphore(settings.TASKS_FALLBACK_THREADS + settings.TASKS_FALLBACK_BACKLOG)
+    pool, slots = _fallback["pool"], _fallback["slots"]
+    if not slots.acquire(blocking=False):
+        return _run_logged(function, *args)
+
+    def run():
+        try:
+            _run_logged(function, *args)
+        finally:
+            slots.release()
+
+    pool.submit(run)
+
+
+def _run_logged(function, *args):
+    from django.db import close_old_connections
+
+    try:
+        function(*args)
+    except Exception:
+        logger.exception("Handling an event in the web process failed")
+    finally:
+        close_old_connections()
+
+
+# --- one processing per event -----------------------------------------------------------------
+
+
+class claimed:
+    """`with claimed(key) as mine:` True when this delivery should run the work for `key`.
+
+    The claim holds the message's id while it runs and "done" after. Another message for the same key
+    (a Slack retry that got through) finds either and does nothing: the first is done, or still owns
+    an unacked message the broker will redeliver if its worker dies. A redelivery of the owner itself
+    (its worker died mid-work) runs again. A failure releases the claim, so a retry can run.
+    """
+
+    def __init__(self, key):
+        self.key = key and f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
+        message = CurrentMessage.get_current_message()
+        self.owner = message.message_id if message else None
+
+    def __enter__(self):
+        if self.key is None or self.owner is None:
+            return True
+        store = _claims()
+        try:
+            if store.set(self.key, self.owner, nx=True, ex=settings.TASKS_CLAIM_SECONDS):
+                return True
+            holder = store.get(self.key)
+        except RedisError as error:
+            logger.warning("Claim store unavailable (%s): handling %s without a claim", type(error).__name__, self.key)
+            self.key = None
+            return True
+        holder = holder.decode() if isinstance(holder, bytes) else holder
+        if holder == self.owner:
+            return True
+        logger.info("Skipped %s: %s", self.key.rsplit(":claim:", 1)[-1], "already handled" if holder == "done" else "handled by another delivery")
+        self.key = None  # not ours: nothing to mark on exit
+        return False
+
+    def __exit__(self, kind, error, traceback):
+        if self.key is None or self.owner is None:
+            return False
+        try:
+            if error is None:
+                _claims().set(self.key, "done", ex=settings.TASKS_CLAIM_SECONDS)
+            else:
+                _claims().delete(self.key)
+        except RedisError as failure:
+            logger.warning("Claim store unavailable (%s) after handling %s", type(failure).__name__, self.key)
+        return False
+
+
+class _LocalClaims:
+    """Claims for the stub broker: its messages never leave the process, so neither do its claims."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.values = {}
+
+    def set(self, key, value, nx=False, ex=None):
+        now = time.monotonic()
+        with self.lock:
+            current = self.values.get(key)
+            if nx and current and current[1] > now:
+                return False
+            if len(self.values) > 100_000:
+                self.values = {k: v for k, v in self.values.items() if v[1] > now}
+            self.values[key] = (value, now + (ex or 0))
+            return True
+
+    def get(self, key):
+        with self.lock:
+            current = self.values.get(key)
+            return current[0] if current and current[1] > time.monotonic() else None
+
+    def delete(self, key):
+        with self.lock:
+            self.values.pop(key, None)
+
+
+_local_claims = _LocalClaims()
+
+
+def _claims():
+    broker = dramatiq.get_broker()
+    return broker.client if isinstance(broker, RedisBroker) else _local_claims
+
