@@ -79,23 +79,43 @@ SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES = envint("SLACK_TOKEN_ROTATION_EXPIRATIO
 SANDBOX_TOKEN_ROTATION = envbool("SANDBOX_TOKEN_ROTATION")
 SANDBOX_TOKEN_EXPIRES_IN = envint("SANDBOX_TOKEN_EXPIRES_IN", "43200")
 
+# --- Plugins (README "Writing a plugin") -------------------------------------------------------
+# Dotted paths, comma-separated: a module loads every plugin class defined in it, a class itself.
+PLUGINS = envlist(
+    "PLUGINS",
+    "plugins.builtin.greeting,plugins.builtin.general,plugins.builtin.help,plugins.builtin.notes,plugins.builtin.roles",
+)
+# Where `self.storage` keeps values: the database, or Redis when REDIS_URL is set.
+PLUGIN_STORAGE_BACKEND = os.getenv(
+    "PLUGIN_STORAGE_BACKEND",
+    "plugins.storage.backends.redis.RedisStorage" if os.getenv("REDIS_URL") else "plugins.storage.backends.database.DatabaseStorage",
+)
+PLUGIN_STORAGE_REDIS_PREFIX = os.getenv("PLUGIN_STORAGE_REDIS_PREFIX", f"{os.getenv('CACHE_KEY_PREFIX', 'slackhub')}-storage")
+# The service's public address, for links the app posts in Slack (the reinstall link).
+SERVICE_URL = os.getenv("SERVICE_URL") or (
+    SLACK_REDIRECT_URI.rsplit("/slack/", 1)[0] if SLACK_REDIRECT_URI else f"http://127.0.0.1:{os.getenv('PORT', '8000')}"
+)
+
 # --- Django ----------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "installations.apps.ConsoleAdminConfig",  # Django's admin as the operator console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "installations",
+    "plugins",
     "bolt_app",
     "django_dramatiq",
     "background",
-    "sandbox",
+    # Slack's stand-in, in development only: a production database gets no sandbox table or row.
+    *(["sandbox"] if SLACK_SANDBOX else []),
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,9 +190,10 @@ INSTALLATION_CACHE_ALIAS = "default"
 INSTALLATION_CACHE_TTL = envint("INSTALLATION_CACHE_TTL", "600")
 # Each process also keeps a decoded copy of what it read, served only under the workspace's current
 # generation; with Redis, Redis's invalidation messages keep it right without a round trip
-# (installations/local_cache.py): entries held (0 turns it off), and seconds before one is re-read.
+# (installations/local_cache.py): entries held (0 turns it off), and how often its connection is
+# pinged (a silent connection empties the copy within two such periods).
 INSTALLATION_LOCAL_CACHE_SIZE = envint("INSTALLATION_LOCAL_CACHE_SIZE", "5000")
-INSTALLATION_LOCAL_CACHE_MAX_AGE = envint("INSTALLATION_LOCAL_CACHE_MAX_AGE", "60")
+INSTALLATION_LOCAL_CACHE_PING_SECONDS = envint("INSTALLATION_LOCAL_CACHE_PING_SECONDS", "3")
 
 # --- Background work (Dramatiq; README "Processes and scaling out") ----------------------------
 # The broker is a Redis that persists (AOF) and never evicts: its own instance in production
@@ -185,6 +206,8 @@ DRAMATIQ_NAMESPACE = os.getenv("DRAMATIQ_NAMESPACE") or f"{os.getenv('CACHE_KEY_
 # stub broker (nothing else could), and in `manage.py runall` (make run).
 TASKS_IN_PROCESS = envbool("TASKS_IN_PROCESS", "False" if BROKER_URL else "True")
 TASKS_IN_PROCESS_THREADS = envint("TASKS_IN_PROCESS_THREADS", "4")
+# Without a broker, the one gunicorn process also runs the scheduler (config/gunicorn.py).
+RUN_SCHEDULER_IN_WEB = envbool("RUN_SCHEDULER_IN_WEB", "False" if BROKER_URL else "True")
 # With the broker down, events are handled in the web process on this many threads, with at most
 # TASKS_FALLBACK_BACKLOG waiting (past that, in the request itself: slower acks, nothing dropped).
 TASKS_FALLBACK_THREADS = envint("TASKS_FALLBACK_THREADS", "8")
@@ -232,6 +255,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.getenv("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format on every page, the admin's included (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -263,6 +288,17 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False" if DEBUG else "True")
 SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS")
 # Slack retries an event it did not get a 3 s answer for; bodies past this are refused (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024))
+# Admin log-in throttle (installations/console.py): this many failures for one username from one
+# address within the window, and that pair is refused until the window ends.
+ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", "5")
+ADMIN_LOGIN_WINDOW_SECONDS = envint("ADMIN_LOGIN_WINDOW_SECONDS", "900")
+
+# Content-Security-Policy on every response (config/middleware.py). Images may come from https for
+# the app's icon (SLACK_APP_ICON_URL); scripts, styles and form posts only from this origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -613,3 +613,23 @@ def test_a_click_sends_block_actions_built_from_the_stored_message(client, fake_
     assert clicks[1]["actions"][0]["selected_option"]["value"] == "l"
     with pytest.raises(people.PersonError, match="No button"):
         people.click(f"http://{host}", "T0ACME0001", "U0ACME0002", ts, "nope")
+
+
+# --- Never in production (issue 10) -------------------------------------------------------------
+
+
+def test_a_production_migrate_creates_no_sandbox_table(tmp_path):
+    import sqlite3
+
+    from tests import workers
+
+    database = tmp_path / "production.sqlite3"
+    env = workers.production_env(DATABASE_URL=f"sqlite:///{database}")
+
+    done = workers.manage("migrate", "--noinput", env=env)
+
+    assert done.returncode == 0, done.stderr
+    tables = [name for (name,) in sqlite3.connect(database).execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert "installations_installation" in tables  # the migrate did run
+    assert not [name for name in tables if name.startswith("sandbox_")]
+    assert "sandbox" not in done.stdout
