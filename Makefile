@@ -25,7 +25,8 @@ run: migrate
 	@echo "  slackhub is starting: open http://127.0.0.1:$(PORT)/slack/install to install the app"
 	@echo "  (sandbox at http://127.0.0.1:$(PORT)/sandbox/, admin at /admin/ after 'make superuser')"
 	@echo ""
-	PORT=$(PORT) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@# runall: the development server with the worker and the scheduler inside it (Procfile for production)
+	PORT=$(PORT) $(BIN)/python manage.py runall 127.0.0.1:$(PORT)
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

@@ -9,10 +9,11 @@ import os
 
 bind = f"0.0.0.0:{os.getenv('PORT', '8000')}"
 worker_class = "gthread"
-# Workers share installations through the cache; without REDIS_URL (or CACHE_DIR) the cache is per
-# process, so one worker is the only coherent choice.
-shared_cache = os.getenv("REDIS_URL") or os.getenv("CACHE_DIR")
-workers = int(os.getenv("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 if shared_cache else 1))
+# Several web processes need a broker (BROKER_URL, else REDIS_URL). Without one, the web process
+# is the whole service: it handles events on threads of its own (Dramatiq's stub broker), and runs
+# the scheduler, which a second process would run again, firing every schedule twice.
+broker = os.getenv("BROKER_URL") or os.getenv("REDIS_URL")
+workers = int(os.getenv("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 if broker else 1))
 threads = int(os.getenv("GUNICORN_THREADS", "8"))
 timeout = int(os.getenv("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
@@ -23,3 +24,13 @@ errorlog = "-"
 # The path without its query string: /slack/oauth_redirect carries the OAuth code and state there.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Without a broker, the scheduler runs here (the worker threads start with the first event)."""
+    from django.conf import settings
+
+    if settings.RUN_SCHEDULER_IN_WEB:
+        from background import in_process
+
+        in_process.start_scheduler()

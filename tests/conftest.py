@@ -79,6 +79,14 @@ def _isolated_test_run():
     django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     prefix = f"slackhub-test-{os.getpid()}"
     django_settings.CACHES["default"]["KEY_PREFIX"] = os.environ["CACHE_KEY_PREFIX"] = prefix
+    # Background work: this run's own broker keys (processes started by tests derive the same from
+    # CACHE_KEY_PREFIX), consumed by worker threads of this process.
+    import dramatiq
+
+    django_settings.DRAMATIQ_NAMESPACE = f"{prefix}-tasks"
+    django_settings.TASKS_IN_PROCESS = True
+    if hasattr(dramatiq.get_broker(), "namespace"):
+        dramatiq.get_broker().namespace = django_settings.DRAMATIQ_NAMESPACE
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,10 @@ def environment(slack_url, **extra):
         "DATABASE_URL": database_url(),
         "SLACK_API_URL": f"{slack_url}/sandbox/api/",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Each server handles its events on threads of its own (tests/test_background*.py start
+        # worker and scheduler processes), and no scheduler fires during other tests.
+        "TASKS_IN_PROCESS": "1",
+        "RUN_SCHEDULER_IN_WEB": "0",
         **extra,
     }
     if not settings.REDIS_URL:
