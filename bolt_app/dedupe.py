@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 
 # Longer than Slack's retries (about 5 minutes in all) and the signature's 5-minute window.
 TTL_SECONDS = 600
-_OUTAGE_BACKOFF_SECONDS = 5
-_state = {"down_until": 0.0}
+# While the cache is down, claims are not even tried for this long (no timeout paid per event).
+OUTAGE_BACKOFF_SECONDS = 5
+_outage = {"failing": False, "retry_at": 0.0}
 _lock = threading.Lock()
 
 
@@ -31,17 +32,21 @@ def first_delivery(key: str) -> bool:
     A cache outage must not stop events: while the cache is down every delivery counts as the first
     (a retry may then be processed twice), with one warning per outage.
     """
-    if time.monotonic() < _state["down_until"]:
+    if time.monotonic() < _outage["retry_at"]:
         return True
     try:
-        return bool(cache.add(f"delivery:{key}", 1, timeout=TTL_SECONDS))
+        claimed = cache.add(f"delivery:{key}", 1, timeout=TTL_SECONDS)
     except Exception as error:
         with _lock:
-            was_up = time.monotonic() >= _state["down_until"]
-            _state["down_until"] = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
-        if was_up:
+            first_failure = not _outage["failing"]
+            _outage.update(failing=True, retry_at=time.monotonic() + OUTAGE_BACKOFF_SECONDS)
+        if first_failure:
             logger.warning("Delivery cache unavailable, repeats are not detected: %s", type(error).__name__)
         return True
+    if _outage["failing"]:
+        _outage["failing"] = False
+        logger.warning("Delivery cache available again, repeats are detected")
+    return bool(claimed)
 
 
 # Interactions that carry a trigger_id, fresh for each click, submission or command.

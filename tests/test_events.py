@@ -4,7 +4,10 @@ import json
 import threading
 import time
 
+from unittest import mock
+
 import pytest
+from django.conf import settings
 from django.db import connections
 
 from installations import models
@@ -115,3 +118,52 @@ def test_org_wide_install_answers_events_from_any_workspace_of_the_org(slack, br
 
     posted = wait_for(lambda: Message.objects.filter(channel="C0INIGEN01").first())
     assert posted is not None and "<@W0INITECH2>" in posted.text
+
+
+def test_a_replayed_or_retried_event_is_answered_once(installed, client):
+    """Slack retries what it thinks went unanswered, and a signed request can be replayed for 5 minutes."""
+    body = mention(text="<@U0BOT> once")
+
+    first = signed_post(client, body)
+    replay = signed_post(client, body)
+    retry = client.post("/slack/events", data=json.dumps(body), content_type="application/json",
+                        headers={**events.sign(json.dumps(body).encode(), settings.SLACK_SIGNING_SECRET),
+                                 "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+
+    assert [first.status_code, replay.status_code, retry.status_code] == [200, 200, 200]
+    assert wait_for(lambda: Message.objects.filter(text__contains="<@U0ACME0002>").exists())
+    # A later event, from someone else, is answered after anything the repeats could have started.
+    signed_post(client, mention(user_id="U0ACME0003", text="<@U0BOT> later"))
+    assert wait_for(lambda: Message.objects.filter(text__contains="<@U0ACME0003>").exists())
+    assert Message.objects.filter(text__contains="<@U0ACME0002>").count() == 1
+
+
+def test_a_repeated_command_is_answered_once(installed, client):
+    body = events.slash_command_body("T0ACME0001", "U0ACME0003", "C0ACMEGEN1", "/hello", "")
+
+    responses = [signed_post(client, body, content_type="application/x-www-form-urlencoded") for _ in range(2)]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert wait_for(lambda: Message.objects.filter(kind=Message.EPHEMERAL).exists())
+    other = events.slash_command_body("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", "/hello", "")
+    signed_post(client, other, content_type="application/x-www-form-urlencoded")
+    assert wait_for(lambda: Message.objects.filter(kind=Message.EPHEMERAL).count() >= 2)
+    assert sorted(Message.objects.values_list("ephemeral_user", flat=True)) == ["U0ACME0002", "U0ACME0003"]
+
+
+def test_events_are_answered_while_the_delivery_cache_is_down(installed, client, caplog):
+    """A cache outage costs duplicate detection, never an event; one warning, not one per event."""
+    with mock.patch("bolt_app.dedupe.cache.add", side_effect=ConnectionError("cache is down")), \
+            mock.patch("bolt_app.dedupe.OUTAGE_BACKOFF_SECONDS", 0):
+        answers = [signed_post(client, mention(text=f"<@U0BOT> {n}")).status_code for n in range(3)]
+        assert wait_for(lambda: Message.objects.filter(channel="C0ACMEGEN1").count() >= 3)
+
+    assert answers == [200, 200, 200]
+    warnings = [record for record in caplog.records if "Delivery cache unavailable" in record.getMessage()]
+    assert len(warnings) == 1
+    # Back up: repeats are caught again.
+    body = mention(user_id="U0ACME0003", text="<@U0BOT> after")
+    assert [signed_post(client, body).status_code for _ in range(2)] == [200, 200]
+    signed_post(client, mention(user_id="U0ACME0001", text="<@U0BOT> last"))
+    assert wait_for(lambda: Message.objects.filter(text__contains="<@U0ACME0001>").exists())
+    assert Message.objects.filter(text__contains="<@U0ACME0003>").count() == 1
