@@ -1,6 +1,4 @@
-"""HTTP endpoints: Slack's (served by Bolt's Django adapter) and the health checks."""
-
-import logging
+"""Slack's HTTP endpoints, served by Bolt's Django adapter (health checks: bolt_app/health.py)."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -10,10 +8,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from bolt_app import payloads
 from bolt_app.app import get_handler
-from installations import models
-from installations.stores import redis_client
-
-logger = logging.getLogger(__name__)
 
 
 def slack_oauth(request):
@@ -85,27 +79,3 @@ def may_be_ssl_check(body, content_type):
     return (
         content_type == "application/x-www-form-urlencoded" and len(body) <= 256 and b"ssl_check=1" in body.split(b"&")
     )
-
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
-
-def readyz(request):
-    """Ready when the database (and Redis, if configured) answer; also counts the workspaces whose
-    token refresh Slack refused, so operators' monitoring sees them (the service itself is fine)."""
-    failing, status = [], {}
-    try:
-        status["needs_reinstall"] = models.Workspace.objects.filter(status=models.Workspace.NEEDS_REINSTALL).count()
-    except Exception as error:
-        logger.warning("readyz: database unavailable: %s", type(error).__name__)
-        failing.append("database")
-    if settings.REDIS_URL:
-        try:
-            redis_client().ping()
-        except Exception as error:
-            logger.warning("readyz: redis unavailable: %s", type(error).__name__)
-            failing.append("redis")
-    if failing:
-        return JsonResponse({"status": "unavailable", "failing": failing}, status=503)
-    return JsonResponse({"status": "ok", **status})

@@ -3,11 +3,17 @@
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from bolt_app import health
+from installations import models
 from tests import workers
 
 def start(**changes):
@@ -47,7 +53,63 @@ def test_sandbox_is_on_by_default_only_in_development_without_a_client_id(client
 @pytest.mark.django_db
 def test_healthz_and_readyz_when_all_is_well(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "needs_reinstall": 0}
+    assert client.get("/readyz").json() == {"status": "ok"}
+
+
+def needs_reinstall(count):
+    for number in range(count):
+        models.Workspace.objects.create(client_id=settings.SLACK_CLIENT_ID, team_id=f"T0REINST{number:02}",
+                                        status=models.Workspace.NEEDS_REINSTALL)
+
+
+@pytest.mark.django_db
+def test_readyz_shows_workspaces_needing_reinstall_only_to_staff_and_monitoring(client, admin_client, settings):
+    settings.HEALTH_TOKEN = "monitoring-token-0123456789"
+    needs_reinstall(2)
+
+    anonymous = client.get("/readyz").json()
+    wrong_token = client.get("/readyz", headers={"Authorization": "Bearer guess"}).json()
+    monitoring = client.get("/readyz", headers={"Authorization": "Bearer monitoring-token-0123456789"}).json()
+    staff = admin_client.get("/readyz").json()
+
+    assert anonymous == wrong_token == {"status": "ok"}
+    assert monitoring["needs_reinstall"] == staff["needs_reinstall"] == 2
+
+
+@pytest.mark.django_db
+def test_frequent_probes_cost_no_count(client, admin_client):
+    needs_reinstall(1)
+
+    with CaptureQueriesContext(connection) as anonymous:
+        for _ in range(5):
+            assert client.get("/readyz").status_code == 200
+    with CaptureQueriesContext(connection) as staff:
+        details = [admin_client.get("/readyz").json() for _ in range(5)]
+
+    assert not [query for query in anonymous.captured_queries if "COUNT" in query["sql"].upper()]
+    assert len(anonymous.captured_queries) == 5  # SELECT 1 each
+    assert len([query for query in staff.captured_queries if "COUNT" in query["sql"].upper()]) == 1
+    assert [detail["needs_reinstall"] for detail in details] == [1] * 5
+
+
+@pytest.mark.django_db
+def test_other_components_add_checks(client, admin_client):
+    def broker():
+        return "connection refused"
+
+    with mock.patch.dict(health.CHECKS):
+        health.register("broker", broker, critical=False)
+        degraded = client.get("/readyz")
+        details = admin_client.get("/readyz").json()
+        health.register("broker", lambda: None, critical=False)
+        back = client.get("/readyz")
+        health.register("queue", lambda: 1 / 0)
+        failing = client.get("/readyz")
+
+    assert degraded.status_code == 200 and degraded.json() == {"status": "degraded", "degraded": ["broker"]}
+    assert details["reasons"] == {"broker": "connection refused"}
+    assert back.json() == {"status": "ok"}
+    assert failing.status_code == 503 and failing.json() == {"status": "unavailable", "failing": ["queue"]}
 
 
 def test_readyz_names_what_is_down():
