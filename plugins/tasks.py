@@ -79,7 +79,7 @@ def enqueue(body: dict, workspace: dict, key: str | None = None) -> None:
             handle_event.send(body, workspace, key)
             _broker.up()
             return
-        except (RedisError, dramatiq.errors.ConnectionError) as error:
+        except (RedisError, dramatiq.errors.BrokerConnectionError) as error:
             _broker.down(error)
     _in_web_process(handle_event.fn, body, workspace, key)
 
@@ -112,8 +112,8 @@ class _BrokerState:
             if back:
                 logger.warning("Broker available again: events go to the workers")
 
-    def status(self) -> dict:
-        return {"broker": "redis" if settings.BROKER_URL else "in-process", "ok": self.failed_at is None}
+    def status(self, kind) -> dict:
+        return {"broker": kind, "ok": self.failed_at is None}
 
 
 _broker = _BrokerState()
@@ -122,14 +122,16 @@ _broker = _BrokerState()
 def broker_status() -> dict:
     """For /readyz: {"broker": "redis"|"in-process", "ok": bool}. With Redis, `ok` is the last send's
     outcome refreshed by a ping, so a probe sees an outage even when no event arrives."""
-    if settings.BROKER_URL and isinstance(dramatiq.get_broker(), RedisBroker):
-        try:
-            dramatiq.get_broker().client.ping()
-        except RedisError as error:
-            _broker.down(error)
-        else:
-            _broker.up()
-    return _broker.status()
+    broker = handle_event.broker
+    if not isinstance(broker, RedisBroker):
+        return _broker.status("in-process")
+    try:
+        broker.client.ping()
+    except RedisError as error:
+        _broker.down(error)
+    else:
+        _broker.up()
+    return _broker.status("redis")
 
 
 _fallback = {}
@@ -248,6 +250,6 @@ _local_claims = _LocalClaims()
 
 
 def _claims():
-    broker = dramatiq.get_broker()
+    broker = handle_event.broker
     return broker.client if isinstance(broker, RedisBroker) else _local_claims
 
