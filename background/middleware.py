@@ -7,6 +7,7 @@ inside the hooks.
 
 import logging
 
+from django import db
 from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import Middleware
@@ -71,6 +72,9 @@ class Bookkeeping(Middleware):
             )
         except Exception:
             logger.exception("Could not record failed message %s", message.message_id)
+        finally:
+            # After DbConnectionsMiddleware's cleanup of this message: clean up again.
+            db.close_old_connections()
 
 
 class InProcessWorker(Middleware):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import redis
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from django import db
 from django.conf import settings
 from django.utils import timezone
 from dramatiq_crontab import LazyBlockingScheduler, conf, utils
@@ -85,6 +86,8 @@ def fire(job: Job):
         Schedule.objects.filter(name=job.name).update(next_run_at=upcoming)
     except Exception:
         logger.exception("Could not record the next run of %s", job.name)
+    finally:
+        db.close_old_connections()
 
 
 def register(found: list[Job]):
