@@ -363,7 +363,7 @@ def chat_delete(request, params, call):
     if message.user != author(token)["user"]:
         raise ApiError("cant_delete_message")
     message.deleted_at = timezone.now()
-    message.save(update_fields=["deleted_at"])
+    message.save(update_fields=["deleted_at", "updated_at"])
     return {"channel": channel.channel_id, "ts": message.ts}
 
 
@@ -463,7 +463,7 @@ def pins_add(request, params, call):
     if message.pinned_by:
         raise ApiError("already_pinned")
     message.pinned_by = author(token)["user"]
-    message.save(update_fields=["pinned_by"])
+    message.save(update_fields=["pinned_by", "updated_at"])
     return {}
 
 
@@ -474,7 +474,7 @@ def pins_remove(request, params, call):
     if not message.pinned_by:
         raise ApiError("no_pin")
     message.pinned_by = ""
-    message.save(update_fields=["pinned_by"])
+    message.save(update_fields=["pinned_by", "updated_at"])
     return {}
 
 

@@ -179,7 +179,7 @@ class MessageQuerySet(models.QuerySet):
         due = self.filter(kind=Message.SCHEDULED, post_at__lte=timezone.now()).order_by("post_at", "id")
         for pk in due.values_list("pk", flat=True):
             # Conditional: two readers at once deliver each message once.
-            self.filter(pk=pk, kind=Message.SCHEDULED).update(kind=Message.MESSAGE, ts=new_ts())
+            self.filter(pk=pk, kind=Message.SCHEDULED).update(kind=Message.MESSAGE, ts=new_ts(), updated_at=timezone.now())
 
     def visible(self):
         """What a channel shows (ephemeral ones to their person only, which the caller filters)."""
@@ -210,6 +210,8 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     pinned_by = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Any change (edit, replacement, deletion, delivery when scheduled): what the pages and tests poll.
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = MessageQuerySet.as_manager()
 

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from sandbox import events
 from sandbox.ids import dm_channel_id, new_ts
-from sandbox.models import Channel, Delivery, Message, User, Workspace
+from sandbox.models import Channel, Delivery, Message, Token, User, Workspace
 
 
 class PersonError(ValueError):
@@ -69,8 +69,8 @@ def readable(body: bytes, content_type):
     return json.dumps(fields, indent=2)
 
 
-def send_event(service_url, workspace, event) -> int | None:
-    bot = workspace.app_bot_token()
+def send_event(service_url, workspace, event, bot_token=None) -> int | None:
+    bot = bot_token or workspace.app_bot_token()
     if bot is None:
         return None
     org_wide, _, _ = workspace.app_identity(bot)
@@ -122,7 +122,30 @@ def run_command(service_url, team_id, user_id, channel_id, command, text="") -> 
         team_id, user_id, channel.channel_id, command, text, enterprise_id=person.workspace.enterprise_id,
         is_enterprise_install=org_wide,
     )
-    return deliver(service_url, person.workspace, f"{command} command", body, "application/x-www-form-urlencoded")
+    status = deliver(service_url, person.workspace, f"{command} command", body, "application/x-www-form-urlencoded")
+    if status == 200:
+        show_command_answer(person, channel, person.workspace.deliveries.first().answer)
+    return status
+
+
+def show_command_answer(person, channel, answer):
+    """Slack shows the body of a command's 200 answer (ack("text") or ack(blocks=...)) as a message
+    from the app: ephemeral to the person unless response_type is in_channel."""
+    if not answer.strip():
+        return
+    try:
+        reply = json.loads(answer)
+    except ValueError:
+        reply = {"text": answer}
+    if not isinstance(reply, dict) or not (reply.get("text") or reply.get("blocks")):
+        return
+    ephemeral = reply.get("response_type") != "in_channel"
+    _, bot_user, bot = person.workspace.app_identity()
+    Message.objects.create(
+        workspace=person.workspace, channel=channel.channel_id, user=bot_user, bot_id=bot, ts=new_ts(),
+        text=str(reply.get("text") or ""), blocks=reply.get("blocks") if isinstance(reply.get("blocks"), list) else [],
+        kind=Message.EPHEMERAL if ephemeral else Message.MESSAGE, ephemeral_user=person.user_id if ephemeral else "",
+    )
 
 
 def find_element(message, action_id):
@@ -176,5 +199,17 @@ def click(service_url, team_id, user_id, message_ts, action_id, value=None) -> i
     return deliver(service_url, person.workspace, f"block_actions ({action_id})", body, "application/x-www-form-urlencoded")
 
 
-def workspaces_with_app():
-    return [workspace for workspace in Workspace.objects.all() if workspace.app_bot_token()]
+def uninstall(service_url, team_id) -> int | None:
+    """An admin removes the app: its tokens stop working, and Slack sends `app_uninstalled` then
+    `tokens_revoked`. For an org-wide install, the app leaves the whole org."""
+    workspace = Workspace.objects.filter(pk=team_id).first()
+    bot = workspace.app_bot_token() if workspace else None
+    if bot is None:
+        return None
+    org_wide, bot_user, _ = workspace.app_identity(bot)
+    tokens = Token.objects.filter(revoked=False, workspace=bot.workspace, enterprise=bot.enterprise)
+    user_ids = sorted(set(tokens.filter(kind=Token.USER).values_list("user_id", flat=True)))
+    tokens.update(revoked=True)
+    statuses = [send_event(service_url, workspace, events.app_uninstalled(), bot_token=bot),
+                send_event(service_url, workspace, events.tokens_revoked(user_ids, [bot_user]), bot_token=bot)]
+    return next((status for status in statuses if status != 200), statuses[0])

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -65,7 +66,7 @@ def test_consent_page_lists_workspaces_and_is_marked_as_sandbox(client):
 
     assert BANNER in page
     assert settings.SLACK_APP_NAME in page
-    for text in ["Acme Corp", "Globex", "Initech Grid — entire organization", "Acme Corp — Grace", "chat:write", "search:read"]:
+    for text in ["Acme Corp", "Globex", "Initech Grid — entire organization", "Grace", "chat:write", "search:read"]:
         assert text in page
     assert 'name="csrfmiddlewaretoken"' in page
 
@@ -198,13 +199,14 @@ def test_a_message_posted_with_slack_sdk_shows_on_the_sandbox_page(client, live_
 
     posted = web.chat_postMessage(channel="C0ACMEGEN1", text="Hello from the app")
     web.chat_postEphemeral(channel="C0ACMEGEN1", user="U0ACME0002", text="Only for Grace")
-    page = client.get("/sandbox/").content.decode()
+    page = client.get("/sandbox/", follow=True).content.decode()
+    graces = client.get("/sandbox/w/T0ACME0001/C0ACMEGEN1/?as=U0ACME0002").content.decode()
 
     assert posted["message"]["user"] == "UB0ACME0001"
     assert Message.objects.get(ts=posted["ts"]).workspace_id == "T0ACME0001"
     assert BANNER in page and "Hello from the app" in page
-    assert page.index("Only for Grace") < page.index("Hello from the app")
-    assert "ephemeral, only U0ACME0002 sees it" in page
+    assert "Only for Grace" not in page  # Ada's view
+    assert graces.index("Hello from the app") < graces.index("Only for Grace") and "Only visible to you" in graces
 
 
 def test_sign_produces_what_slack_sdk_verifies():
@@ -217,18 +219,26 @@ def test_sign_produces_what_slack_sdk_verifies():
     assert not SignatureVerifier("the-secret").is_valid_request(body, events.sign(body, "the-secret", timestamp=1))
 
 
+fake_service_answer = [""]
+
+
 @pytest.fixture
 def fake_service():
-    """A stand-in for the service's /slack/events that keeps what it was sent, with valid signatures."""
+    """A stand-in for the service's /slack/events that keeps what it was sent, with valid signatures
+    (and answers `fake_service_answer[0]`)."""
     received = []
+    fake_service_answer[0] = ""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             signed = SignatureVerifier(settings.SLACK_SIGNING_SECRET).is_valid_request(body, dict(self.headers))
             received.append((self.path, self.headers["Content-Type"], body, signed))
+            answer = fake_service_answer[0].encode()
             self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
 
         def log_message(self, *args):
             pass
@@ -239,43 +249,105 @@ def fake_service():
     server.shutdown()
 
 
-def test_mention_button_sends_a_signed_app_mention_to_the_service(client, fake_service):
+def shown_messages(page):
+    """The message list of a sandbox page (not its log of requests)."""
+    return page.split('id="region-messages"', 1)[1].split("</section>", 1)[0]
+
+
+def page_form_post(client, url, host, **data):
+    """A form of the sandbox page, sent as its script sends it (the answer is JSON)."""
+    return client.post(url, data, HTTP_HOST=host, HTTP_X_REQUESTED_WITH="fetch")
+
+
+def test_the_composer_sends_a_mention_as_slack_markup(client, fake_service):
     host, received = fake_service
     install(client)
 
-    response = client.post("/sandbox/workspaces/T0ACME0001/mention", {"user": "U0ACME0002", "text": "hi"}, HTTP_HOST=host, follow=True)
+    answer = page_form_post(client, "/sandbox/w/T0ACME0001/C0ACMEGEN1/post", host, **{"as": "U0ACME0002", "text": "@slackhub hi @linus in #random"})
 
-    (path, content_type, body, signed), = received
-    envelope = json.loads(body)
-    assert path == "/slack/events" and signed and content_type == "application/json"
-    assert envelope["type"] == "event_callback" and envelope["team_id"] == "T0ACME0001"
-    assert envelope["event"]["text"] == "<@UB0ACME0001> hi" and envelope["event"]["user"] == "U0ACME0002"
-    assert envelope["authorizations"][0]["user_id"] == "UB0ACME0001"
-    assert "answered HTTP 200" in response.content.decode()
+    envelopes = [json.loads(body) for _, _, body, signed in received if signed]
+    assert answer.json() == {"notice": "", "error": ""}
+    assert [e["event"]["type"] for e in envelopes] == ["message", "app_mention"]
+    assert envelopes[1]["event"]["text"] == "<@UB0ACME0001> hi <@U0ACME0003> in <#C0ACMERND1|random>"
+    assert envelopes[1]["event"]["user"] == "U0ACME0002"
+    assert envelopes[1]["authorizations"][0]["user_id"] == "UB0ACME0001"
 
 
-def test_hello_button_sends_a_signed_slash_command(client, fake_service):
+def test_the_composer_runs_a_slash_command_with_text(client, fake_service):
     host, received = fake_service
+    install(client, target="T0GLOBEX01", user="T0GLOBEX01:U0GLOBEX01")
 
-    client.post("/sandbox/workspaces/T0GLOBEX01/slash-command", {"user": "U0GLOBEX02"}, HTTP_HOST=host)
+    page_form_post(client, "/sandbox/w/T0GLOBEX01/C0GLOBGEN1/post", host, **{"as": "U0GLOBEX02", "text": "/hello there"})
 
     (path, content_type, body, signed), = received
     form = parse_qs(body.decode())
     assert signed and content_type == "application/x-www-form-urlencoded"
-    assert form["command"] == ["/hello"] and form["team_id"] == ["T0GLOBEX01"] and form["user_id"] == ["U0GLOBEX02"]
+    assert form["command"] == ["/hello"] and form["text"] == ["there"]
+    assert form["team_id"] == ["T0GLOBEX01"] and form["user_id"] == ["U0GLOBEX02"]
 
 
-def test_uninstall_button_revokes_tokens_and_tells_the_service(client, fake_service):
+def test_where_the_app_is_not_installed_no_mention_or_command_is_offered_or_sent(client, fake_service):
+    host, received = fake_service
+    install(client)  # in Acme, not in Globex
+
+    page = client.get("/sandbox/w/T0GLOBEX01/C0GLOBGEN1/").content.decode()
+    command = page_form_post(client, "/sandbox/w/T0GLOBEX01/C0GLOBGEN1/post", host, **{"as": "U0GLOBEX01", "text": "/hello"})
+    message = page_form_post(client, "/sandbox/w/T0GLOBEX01/C0GLOBGEN1/post", host, **{"as": "U0GLOBEX01", "text": "@slackhub hi"})
+
+    assert "is not installed in Globex" in page and "/hello" not in page and "@slackhub" not in page
+    assert command.status_code == 400 and "is not installed" in command.json()["error"]
+    assert message.json()["error"] == ""  # people still talk to each other
+    assert received == []
+    assert Message.objects.get().text == "@slackhub hi"  # not turned into a mention of an absent bot
+
+
+def test_a_command_answered_with_bolt_s_apology_is_an_ephemeral_message_not_a_success_notice(client, fake_service):
+    host, received = fake_service
+    install(client)
+    apology = ":x: Please install this app into the workspace :bow:"
+    fake_service_answer[0] = apology
+
+    answer = page_form_post(client, "/sandbox/w/T0ACME0001/C0ACMEGEN1/post", host, **{"as": "U0ACME0002", "text": "/hello"})
+    page = client.get("/sandbox/w/T0ACME0001/C0ACMEGEN1/?as=U0ACME0002").content.decode()
+    other = client.get("/sandbox/w/T0ACME0001/C0ACMEGEN1/?as=U0ACME0003").content.decode()
+
+    assert answer.json() == {"notice": "", "error": ""}  # no flash at all, green or otherwise
+    shown = Message.objects.get(kind=Message.EPHEMERAL)
+    assert shown.text == apology and shown.ephemeral_user == "U0ACME0002"
+    assert "Please install this app" in shown_messages(page) and "Only visible to you" in shown_messages(page)
+    assert "Please install this app" not in shown_messages(other)
+
+
+def test_the_page_lists_only_the_workspace_s_people_and_ignores_a_stranger(client):
+    page = client.get("/sandbox/w/T0GLOBEX01/C0GLOBGEN1/?as=U0ACME0002").content.decode()
+
+    assert "Hank" in page and "Marge" in page
+    assert "Grace" not in page and "Linus" not in page
+    assert "as Hank" in page  # a stranger in the URL: the workspace's first person instead
+
+
+def test_the_consent_page_lists_only_the_chosen_workspace_s_people(client):
+    globex = client.get(consent_url() + "&team=T0GLOBEX01").content.decode()
+    org = client.get(consent_url() + "&team=E0INITECH1").content.decode()
+    people_list = re.compile(r'<select name="user"[^>]*>(.*?)</select>', re.S)
+
+    assert re.findall(r">([^<]+)</option>", people_list.search(globex).group(1)) == ["Hank", "Marge"]
+    assert re.findall(r">([^<]+)</option>", people_list.search(org).group(1)) == ["Peter (Initech East)", "Milton (Initech East)"]
+
+
+def test_uninstall_revokes_tokens_and_tells_the_service(client, fake_service):
     host, received = fake_service
     token = install(client, user_scopes=["search:read"])["access_token"]
 
-    client.post("/sandbox/workspaces/T0ACME0001/uninstall", HTTP_HOST=host)
+    page_form_post(client, "/sandbox/w/T0ACME0001/uninstall", host, **{"as": "U0ACME0001", "channel": "C0ACMEGEN1"})
 
     sent = [json.loads(body)["event"] for _, _, body, signed in received if signed]
     assert [event["type"] for event in sent] == ["app_uninstalled", "tokens_revoked"]
     assert sent[1]["tokens"] == {"oauth": ["U0ACME0001"], "bot": ["UB0ACME0001"]}
     assert call(client, "auth.test", token)["error"] == "invalid_auth"
     assert Workspace.objects.get(pk="T0ACME0001").app_bot_token() is None
+    assert [d.what for d in Workspace.objects.get(pk="T0ACME0001").deliveries.order_by("id")] == [
+        "app_uninstalled event", "tokens_revoked event"]
 
 
 # --- Web API methods plugins call, with Slack's scopes ----------------------------------------
