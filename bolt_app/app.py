@@ -15,6 +15,7 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 
 from bolt_app import listeners
 from bolt_app.authorize import StoreAuthorize
+from bolt_app.authorize_url import EncodedAuthorizeUrlGenerator
 from bolt_app.dedupe import SkipRepeats
 from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
 from bolt_app.payloads import CheckShape
@@ -44,6 +45,8 @@ def build_app() -> App:
         callback_options=CALLBACK_OPTIONS,
         logger=logger,
     )
+    # slack_sdk pastes `team` into the "Add to Slack" link unencoded (issue 14): bolt_app/authorize_url.py.
+    oauth_settings.authorize_url_generator = EncodedAuthorizeUrlGenerator.like(oauth_settings.authorize_url_generator)
     app = App(
         signing_secret=settings.SLACK_SIGNING_SECRET,
         client=client,

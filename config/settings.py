@@ -300,6 +300,8 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
+# Monitoring that sends `Authorization: Bearer <HEALTH_TOKEN>` sees /readyz's details (staff do too).
+HEALTH_TOKEN = os.getenv("HEALTH_TOKEN", "")
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -2,14 +2,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from bolt_app import views
+from bolt_app import health, views
 
 urlpatterns = [
     path("slack/install", views.slack_oauth, name="slack_install"),
     path("slack/oauth_redirect", views.slack_oauth, name="slack_oauth_redirect"),
     path("slack/events", views.slack_events, name="slack_events"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
 

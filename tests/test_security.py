@@ -6,6 +6,7 @@ level, whoever logs it), an admin page or an error page. `check --deploy` is cle
 """
 
 import base64
+import html
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ import sys
 import time
 from contextlib import contextmanager
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
@@ -310,6 +312,46 @@ def test_the_filter_cleans_arguments_exceptions_and_stacks(settings):
     assert not TOKEN_SHAPE.search(output) and "hooks.slack.com/services" not in output
     assert settings.SLACK_CLIENT_SECRET not in output and settings.SLACK_SIGNING_SECRET not in output
     assert "RuntimeError" in output  # the traceback is kept, cleaned
+
+
+# --- The install link ------------------------------------------------------------------------
+
+
+def authorize_link(client, query):
+    page = client.get(f"/slack/install?{query}")
+    assert page.status_code == 200
+    href = html.unescape(re.search(r'id="add-to-slack" href="([^"]+)"', page.content.decode()).group(1))
+    return urlsplit(href)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("injected", [
+    "T1%26redirect_uri%3Dhttps%3A%2F%2Fevil.example%2Fcb",
+    "T1%26scope%3Dadmin%26user_scope%3Dadmin",
+    "T1%23fragment",
+    "T0ACME0001%26team%3DT0EVIL0001",
+    "t0acme0001",
+])
+def test_the_install_link_takes_no_injected_parameter(client, settings, injected):
+    settings.SLACK_REDIRECT_URI = "https://slackhub.example.com/slack/oauth_redirect"
+
+    link = authorize_link(client, f"team={injected}")
+
+    params = parse_qs(link.query, keep_blank_values=True)
+    assert sorted(params) == ["client_id", "redirect_uri", "scope", "state", "user_scope"]  # a bad team is left out
+    assert params["redirect_uri"] == ["https://slackhub.example.com/slack/oauth_redirect"]
+    assert params["scope"] == [",".join(settings.SLACK_SCOPES)]
+    assert not link.fragment and "evil" not in link.geturl()
+
+
+@pytest.mark.django_db
+def test_the_install_link_keeps_a_well_formed_team(client, settings):
+    settings.SLACK_SCOPES = ["app_mentions:read", "chat:write"]
+
+    link = authorize_link(client, "team=T0ACME0001")
+
+    assert parse_qs(link.query)["team"] == ["T0ACME0001"]
+    assert "scope=app_mentions:read,chat:write&" in link.query  # readable, and what Slack decodes
 
 
 # --- Pages -----------------------------------------------------------------------------------
