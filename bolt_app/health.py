@@ -21,6 +21,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from installations import models
+from plugins.tasks import broker_check
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def redis():
 
 register("database", database)
 register("redis", redis)
+# With the broker down, events are handled in the web process: degraded, not unready.
+register("broker", broker_check, critical=False)
 
 
 def healthz(request):

@@ -134,6 +134,13 @@ def broker_status() -> dict:
     return _broker.status("redis")
 
 
+def broker_check() -> "str | None":
+    """A /readyz check (bolt_app.health, not critical: events are still handled): None when the
+    broker answers, else why not."""
+    status = broker_status()
+    return None if status["ok"] else "unreachable: events are handled in the web process"
+
+
 _fallback = {}
 _fallback_lock = threading.Lock()
 
