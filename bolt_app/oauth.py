@@ -7,8 +7,10 @@ error during the callback escape as a 500, and its Django adapter marks the stat
 
 import logging
 import re
+from http.cookies import CookieError, SimpleCookie
 
 from django.conf import settings
+from django.core import signing
 from django.db import DatabaseError
 from django.template.loader import render_to_string
 from slack_bolt.error import BoltError
@@ -79,20 +81,42 @@ FAILURES = {
         "We could not save the installation",
         "Slack approved it, but our database was unavailable. Nothing was installed; please try again shortly.",
     ),
+    "not_from_slack": (
+        "There is no install to finish here",
+        "This address is where Slack sends people back after they approve an install, and this visit came "
+        "without Slack's answer. To add the app, start from the “Add to Slack” page.",
+    ),
 }
+
+# Set by the success page: reloading it (the state now consumed, its cookie deleted) says the install
+# already succeeded instead of blaming another browser. Signed, and tied to that one callback's state.
+INSTALLED_COOKIE = "slackhub-installed"
+INSTALLED_COOKIE_SALT = "slackhub.install.done"
 
 
 def describe_scopes(scopes):
     return [(scope, SCOPE_DESCRIPTIONS.get(scope, scope)) for scope in scopes]
 
 
+def branding():
+    """What every public page shows: the app's name and icon, the support link, the sandbox banner."""
+    return {
+        "app_name": settings.SLACK_APP_NAME,
+        "app_icon_url": settings.SLACK_APP_ICON_URL,
+        "support_url": settings.SUPPORT_URL,
+        "sandbox": settings.SLACK_SANDBOX,
+    }
+
+
 def page(template, status=200, headers=None, **context):
-    context.setdefault("app_name", settings.SLACK_APP_NAME)
-    context.setdefault("app_icon_url", settings.SLACK_APP_ICON_URL)
-    context.setdefault("support_url", settings.SUPPORT_URL)
-    context.setdefault("sandbox", settings.SLACK_SANDBOX)
-    html = render_to_string(template, context)
-    return BoltResponse(status=status, body=html, headers={"Content-Type": "text/html; charset=utf-8", **(headers or {})})
+    html = render_to_string(template, {**branding(), **context})
+    # Each page is one person's step of one install (a state in its link, a result): never cached.
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", **(headers or {})}
+    return BoltResponse(status=status, body=html, headers=headers)
+
+
+def _query(request, name):
+    return (request.query.get(name) or [None])[0]
 
 
 def install_succeeded(args):
@@ -101,13 +125,36 @@ def install_succeeded(args):
         open_url = "/sandbox/"
     else:
         open_url = f"https://slack.com/app_redirect?app={installation.app_id}&team={installation.team_id or ''}"
-    cookie = args.settings.state_utils.build_set_cookie_for_deletion()
     workspace = installation.team_name or installation.enterprise_name or "your workspace"
-    return page("slack/success.html", headers={"Set-Cookie": [cookie]}, workspace=workspace, open_url=open_url)
+    done = signing.dumps(
+        {"state": _query(args.request, "state"), "workspace": workspace, "open_url": open_url}, salt=INSTALLED_COOKIE_SALT
+    )
+    cookies = [
+        args.settings.state_utils.build_set_cookie_for_deletion(),
+        f"{INSTALLED_COOKIE}={done}; Path=/slack/; Max-Age={settings.SLACK_STATE_EXPIRATION_SECONDS}",
+    ]
+    return page("slack/success.html", headers={"Set-Cookie": cookies}, workspace=workspace, open_url=open_url)
+
+
+def _finished_install(request):
+    """The install this browser just finished, if this callback is a reload of its success page."""
+    cookie = SimpleCookie()
+    try:
+        cookie.load((request.headers.get("cookie") or [""])[0])
+        done = signing.loads(cookie[INSTALLED_COOKIE].value, salt=INSTALLED_COOKIE_SALT,
+                             max_age=settings.SLACK_STATE_EXPIRATION_SECONDS)
+    except (KeyError, CookieError, signing.BadSignature):  # no cookie, an odd header, a forged or expired value
+        return None
+    state = _query(request, "state")
+    return done if state and done.get("state") == state else None
 
 
 def install_failed(args):
     reason = re.sub(r"[^a-z0-9_.]", "", str(args.reason or "").lower())[:64] or "unknown"
+    if reason == "invalid_browser":  # a reload: the success page deleted the state cookie
+        done = _finished_install(args.request)
+        if done:
+            return page("slack/success.html", workspace=done["workspace"], open_url=done["open_url"], reloaded=True)
     title, explanation = FAILURES.get(
         reason, ("Slack reported an error", f"Slack answered with “{reason}”. Nothing was installed.")
     )
@@ -125,6 +172,10 @@ class InstallFlow(OAuthFlow):
         return self._or_unavailable(super().handle_installation, request)
 
     def handle_callback(self, request):
+        if not any(_query(request, name) for name in ("code", "state", "error")):
+            # Opened directly (a bookmark, a typed address): Bolt would blame another browser.
+            title, explanation = FAILURES["not_from_slack"]
+            return page("slack/failure.html", status=400, title=title, explanation=explanation, reason="not_from_slack")
         return self._or_unavailable(super().handle_callback, request)
 
     def _or_unavailable(self, handle, request):

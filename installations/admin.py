@@ -1,8 +1,9 @@
-"""The operator's console. Tokens are never shown in full and nothing about them is editable.
+"""The operator console's model pages. Tokens are never shown in full and nothing about them is editable.
 
 Nothing is edited or deleted through Django's forms: the only writes are the actions (refresh tokens
 now, uninstall, purge expired states), gated by the change and delete permissions, so a staff user
-with view permissions only (the "support" group) can browse and export but change nothing.
+with view permissions only (the "support" group) can browse and export but change nothing. The site
+itself (index counts, login) is installations/console.py.
 """
 
 import csv
@@ -11,27 +12,31 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Subquery
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils import formats, timezone
 
 from installations import models
+from installations.crypto import Unreadable
 from installations.rotation import RefreshRefused, due_workspaces, refresh_workspace
 from installations.uninstall import uninstall_workspace
-
-admin.site.site_header = "slackhub"
-admin.site.site_title = "slackhub console"
-admin.site.index_title = "Operator console"
 
 RECENT_EVENTS = 20
 
 
+UNREADABLE = "unreadable (encrypted with a key no longer configured)"
+
+
 def masked(token, expires_at=None):
     """`xoxb-…a1b2 (expires 2026-11-22 15:00 UTC)`: enough to tell tokens apart, never enough to use."""
+    if isinstance(token, Unreadable):
+        return UNREADABLE
     if not token:
         return "—"
     if token.startswith("https://"):
@@ -45,28 +50,65 @@ def masked(token, expires_at=None):
 
 
 def when(moment):
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}" if moment else "—"
+    """The one date format of the console (DATETIME_FORMAT, config/formats/), as Django's own columns show it."""
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "—"
+
+
+# The query parameters Django's own field filters use (`status__exact`, `installed_at__gte`, ...).
+FIELD_FILTER_LOOKUPS = ("exact", "isnull", "gte", "lt")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse only: Django's forms never change or delete a row. The change and delete permissions
-    (asked without an object) only gate the actions that name them in `action_permissions`."""
+    """Browse only: Django's forms never change or delete a row, so every page says "view".
 
-    action_permissions = ()
+    The model's change and delete permissions gate the actions instead, through the action
+    permissions `refresh` (change) and `remove` (delete). The list accepts only the query parameters
+    its own filters and the console's links use: Django would otherwise filter on any column with any
+    lookup (`?state__regex=^a`), which reveals values the pages never show, one character at a time.
+    """
+
+    console_lookups = ()  # parameters beyond the sidebar's filters, used by the console's own links
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None and "change" in self.action_permissions and super().has_change_permission(request)
+        return False
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None and "delete" in self.action_permissions and super().has_delete_permission(request)
+        return False
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def _has_model_permission(self, request, action):
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+    def has_refresh_permission(self, request):
+        return self._has_model_permission(request, "change")
+
+    def has_remove_permission(self, request):
+        return self._has_model_permission(request, "delete")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        offered = set(self.console_lookups)
+        for item in self.get_list_filter(request) if request is not None else self.list_filter:
+            if isinstance(item, type) and issubclass(item, admin.SimpleListFilter):
+                offered.add(item.parameter_name)
+            else:
+                field = item[0] if isinstance(item, (list, tuple)) else item
+                offered.update(f"{field}__{suffix}" for suffix in FIELD_FILTER_LOOKUPS)
+        return lookup in offered
+
+    def response_action(self, request, queryset):
+        """A selection that is not a list of row ids (`abc`, a number past the column's range) is
+        refused with a message, before Django's `pk__in` filter fails on it."""
+        pk = self.opts.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                pk.clean(value, None)
+        except ValidationError:
+            self.message_user(request, "That selection is not valid: choose rows with their checkboxes.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -145,7 +187,7 @@ def _latest(model):
 @admin.register(models.Workspace)
 class WorkspaceAdmin(ReadOnlyAdmin):
     list_display = [
-        "name", "ids", "is_enterprise_install", "status", "installed_by", "latest_installed_at",
+        "name", "ids", "is_enterprise_install", "status_shown", "installed_by", "latest_installed_at",
         "bot_user", "user_tokens", "rotation",
     ]
     list_filter = [
@@ -157,7 +199,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     ]
     ordering = ["-latest_installed_at"]
     fieldsets = [
-        (None, {"fields": ["name", "status", "status_reason", "team_id", "team_name", "enterprise_id",
+        (None, {"fields": ["name", "status_shown", "status_reason", "team_id", "team_name", "enterprise_id",
                            "enterprise_name", "is_enterprise_install", "client_id"]}),
         ("Installation", {"fields": ["installed_by", "first_installed_at", "latest_installed_at", "uninstalled_at",
                                      "bot_user", "bot_scopes", "rotation", "user_tokens", "authorized_users"]}),
@@ -166,7 +208,6 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
     inlines = [InstallationInline, BotInline]
     actions = ["refresh_tokens_now", "uninstall", "export_csv"]
-    action_permissions = ("change", "delete")
     change_form_template = "admin/installations/workspace/change_form.html"
 
     def get_queryset(self, request):
@@ -181,6 +222,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             bot_user_id=Subquery(bot.values("bot_user_id")[:1]),
             bot_scope_list=Subquery(bot.values("bot_scopes")[:1]),
             bot_expires_at=Subquery(bot.values("bot_token_expires_at")[:1]),
+            bot_token_value=Subquery(bot.values("bot_token")[:1]),  # decrypted: only to tell if it is unreadable
             user_token_count=Subquery(users_with_tokens),
         )
 
@@ -191,6 +233,13 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     @admin.display(description="enterprise / team id", ordering="team_id")
     def ids(self, obj):
         return " / ".join(filter(None, [obj.enterprise_id, obj.team_id]))
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj):
+        """The stored status, except that a bot token no key decrypts means a reinstall is needed."""
+        if obj.status != models.Workspace.UNINSTALLED and isinstance(obj.bot_token_value, Unreadable):
+            return f"Needs reinstall: the bot token is {UNREADABLE}"
+        return obj.get_status_display()
 
     @admin.display(description="installed by", ordering="installer")
     def installed_by(self, obj):
@@ -225,30 +274,22 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             latest.setdefault(row.user_id, row)
         if not latest:
             return "—"
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((user_id, when(row.installed_at), row.user_scopes or "—", masked(row.user_token, row.user_token_expires_at))
-             for user_id, row in latest.items()),
-        )
-        return format_html(
-            "<table><thead><tr><th>user</th><th>latest install</th><th>user scopes</th><th>user token</th></tr>"
-            "</thead><tbody>{}</tbody></table>", rows,
-        )
+        users = [
+            (user_id, when(row.installed_at), row.user_scopes or "—", masked(row.user_token, row.user_token_expires_at))
+            for user_id, row in latest.items()
+        ]
+        return render_to_string("admin/installations/workspace/authorized_users.html", {"users": users})
 
     @admin.display(description=f"latest {RECENT_EVENTS} events")
     def recent_events(self, obj):
         events = obj.events.all()[:RECENT_EVENTS]
         if not events:
             return "—"
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((when(e.created_at), e.get_kind_display(), e.actor, e.detail) for e in events),
-        )
         everything = reverse("admin:installations_installationevent_changelist") + f"?workspace__id__exact={obj.pk}"
-        return format_html(
-            '<table id="audit-trail"><thead><tr><th>when</th><th>what</th><th>by</th><th>detail</th></tr></thead>'
-            '<tbody>{}</tbody></table><p><a href="{}">All events of this workspace</a></p>', rows, everything,
-        )
+        return render_to_string("admin/installations/workspace/recent_events.html", {
+            "events": [(when(e.created_at), e.get_kind_display(), e.actor, e.detail) for e in events],
+            "everything_url": everything,
+        })
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The page's buttons post to the same actions as the list, so one permission check gates both.
@@ -267,7 +308,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             return redirect("admin:installations_workspace_change", queryset[0].pk)
         return None
 
-    @admin.action(description="Refresh tokens now", permissions=["change"])
+    @admin.action(description="Refresh tokens now", permissions=["refresh"])
     def refresh_tokens_now(self, request, queryset):
         from bolt_app.app import get_store
 
@@ -292,10 +333,8 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{workspace}: refreshed {what}.", messages.SUCCESS)
         return self._back_to_workspace(request, queryset)
 
-    @admin.action(description="Uninstall (revoke at Slack, then delete)", permissions=["delete"])
+    @admin.action(description="Uninstall (revoke at Slack, then delete)", permissions=["remove"])
     def uninstall(self, request, queryset):
-        from bolt_app.app import get_store
-
         if request.POST.get("post") != "yes":
             return TemplateResponse(request, "admin/installations/workspace/uninstall_confirmation.html", {
                 **self.admin_site.each_context(request),
@@ -305,6 +344,8 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 "from_change_page": request.POST.get("from_change_page", ""),
             })
+        from bolt_app.app import get_store
+
         for workspace in queryset:
             if workspace.status == models.Workspace.UNINSTALLED:
                 self.message_user(request, f"{workspace}: already uninstalled.", messages.INFO)
@@ -340,12 +381,16 @@ class WorkspaceAdmin(ReadOnlyAdmin):
         return response
 
 
+# OWASP's list: a cell starting with one of these can run as a formula (TAB and CR too, once trimmed).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def spreadsheet_safe(value):
     """Workspace names come from Slack: never let one start a spreadsheet formula."""
     if value is None:
         return ""
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 @admin.register(models.Installation)
@@ -367,6 +412,7 @@ class BotAdmin(TokenColumns, ReadOnlyAdmin):
 
 @admin.register(models.InstallationEvent)
 class InstallationEventAdmin(ReadOnlyAdmin):
+    console_lookups = ("workspace__id__exact", "kind__in")  # a workspace's page and the index's counts link here
     list_display = ["created_at", "kind", "workspace", "actor", "detail"]
     list_filter = ["kind", "created_at"]
     list_select_related = ["workspace"]
@@ -393,9 +439,13 @@ class OAuthStateAdmin(ReadOnlyAdmin):
     list_display = ["state_masked", "expire_at", "expired"]
     list_filter = [ExpiredFilter]
     actions = ["purge_expired"]
-    action_permissions = ("delete",)
     exclude = ["state"]
     readonly_fields = ["state_masked", "expire_at"]
+
+    def has_view_permission(self, request, obj=None):
+        # A state in flight can finish someone else's install (its cookie carries the state itself):
+        # only those who may purge states see them, never the view-only support group.
+        return self.has_remove_permission(request)
 
     @admin.display(description="state")
     def state_masked(self, obj):
@@ -405,47 +455,8 @@ class OAuthStateAdmin(ReadOnlyAdmin):
     def expired(self, obj):
         return obj.expire_at <= timezone.now()
 
-    @admin.action(description="Purge the selected states that have expired", permissions=["delete"])
+    @admin.action(description="Purge the selected states that have expired", permissions=["remove"])
     def purge_expired(self, request, queryset):
         # A state still valid may belong to an install in progress: only expired ones go.
         count = queryset.filter(expire_at__lte=timezone.now()).delete()[0]
         self.message_user(request, f"Purged {count} expired states.")
-
-
-# --- the index's counts -------------------------------------------------------------------------
-
-def console_counts():
-    """What an operator checks first; each count links to the list behind it."""
-    Event, Workspace = models.InstallationEvent, models.Workspace
-    since = timezone.now() - timedelta(days=7)
-    events = Event.objects.filter(created_at__gte=since)
-    events_url = reverse("admin:installations_installationevent_changelist")
-    workspaces_url = reverse("admin:installations_workspace_changelist")
-
-    def recent(*kinds):
-        query = {"kind__in": ",".join(kinds), "created_at__gte": since.isoformat(timespec="seconds")}
-        return events.filter(kind__in=kinds).count(), f"{events_url}?{urlencode(query)}"
-
-    return [
-        ("active", "Active workspaces", Workspace.objects.filter(status=Workspace.ACTIVE).count(),
-         f"{workspaces_url}?status__exact={Workspace.ACTIVE}"),
-        ("installs", "Installs, last 7 days", *recent(Event.INSTALLED, Event.REINSTALLED, Event.SCOPES_CHANGED)),
-        ("uninstalls", "Uninstalls, last 7 days", *recent(Event.UNINSTALLED)),
-        ("refresh_failures", "Refresh failures, last 7 days", *recent(Event.REFRESH_FAILED)),
-        ("needs_reinstall", "Needs reinstall now", Workspace.objects.filter(status=Workspace.NEEDS_REINSTALL).count(),
-         f"{workspaces_url}?status__exact={Workspace.NEEDS_REINSTALL}"),
-    ]
-
-
-def with_counts(index):
-    """The admin index with the console's counts (templates/admin/index.html shows them)."""
-
-    def index_with_counts(request, extra_context=None):
-        if request.user.has_perm("installations.view_workspace"):
-            extra_context = {"console_counts": console_counts(), **(extra_context or {})}
-        return index(request, extra_context)
-
-    return index_with_counts
-
-
-admin.site.index = with_counts(admin.site.index)

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
-__all__ = ["encrypt", "decrypt", "rotate", "EncryptedTextField", "InvalidToken"]
+__all__ = ["encrypt", "decrypt", "rotate", "EncryptedTextField", "InvalidToken", "Unreadable"]
 
 
 @lru_cache(maxsize=4)
@@ -35,6 +35,21 @@ def rotate(data: bytes) -> bytes:
     return fernet().rotate(data)
 
 
+class Unreadable(str):
+    """A stored value no configured key decrypts (written under a key since removed from
+    `TOKEN_ENCRYPTION_KEYS`). It reads as an empty, falsy string, so every `if token` treats it as no
+    token (the workspace needs reinstalling) instead of failing the page or the event; saving it
+    again writes the original ciphertext back, so restoring the old key makes it readable again."""
+
+    def __new__(cls, ciphertext):
+        value = super().__new__(cls, "")
+        value.ciphertext = ciphertext
+        return value
+
+    def __reduce__(self):  # pickled by the installation cache
+        return Unreadable, (self.ciphertext,)
+
+
 class EncryptedTextField(models.TextField):
     """A text column stored Fernet-encrypted; NULL stays NULL so `isnull` lookups still work.
 
@@ -44,9 +59,14 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
-        return decrypt(value.encode()).decode()
+        try:
+            return decrypt(value.encode()).decode()
+        except InvalidToken:
+            return Unreadable(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, Unreadable):
+            return value.ciphertext
         value = super().get_prep_value(value)
         if value is None:
             return None

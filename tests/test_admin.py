@@ -2,10 +2,12 @@
 
 import csv
 import io
+import re
 import time
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -14,7 +16,7 @@ from slack_sdk.oauth.installation_store import Installation
 from installations import models
 from installations.stores import DjangoInstallationStore
 from sandbox.models import ApiCall, Token
-from tests.conftest import install
+from tests.conftest import install, mention, signed_post
 
 Kind = models.InstallationEvent
 CHANGELIST = "/admin/installations/workspace/"
@@ -238,7 +240,7 @@ def test_support_staff_browse_and_export_but_cannot_act(support_client):
     purge = support_client.post("/admin/installations/oauthstate/", {
         "action": "purge_expired", "_selected_action": list(models.OAuthState.objects.values_list("pk", flat=True)),
         "index": 0})
-    assert purge.status_code in (200, 302)
+    assert purge.status_code == 403  # support users don't see OAuth states at all
     assert support_client.post(f"{CHANGELIST}{workspace.pk}/delete/", {"post": "yes"}).status_code == 403
     workspace.refresh_from_db()
     assert workspace.status == models.Workspace.ACTIVE and models.Installation.objects.exists()
@@ -349,3 +351,234 @@ def test_uninstall_asks_first_then_revokes_at_slack(rotating, browser, admin_cli
     assert not models.Installation.objects.exists() and not Token.objects.filter(revoked=False).exists()
     assert workspace.events.get(kind=Kind.UNINSTALLED).actor == "operator:admin"
     assert 'id="uninstall"' not in done.content.decode()  # nothing left to uninstall
+
+
+# --- a read-only console that says so --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_console_is_its_own_admin_site():
+    from django.contrib import admin
+
+    from installations.console import ConsoleSite
+
+    assert isinstance(admin.site, ConsoleSite)
+    assert "index" not in vars(admin.site)  # nothing patched at import
+
+
+@pytest.mark.django_db
+def test_pages_say_view_where_nothing_can_change(admin_client):
+    workspace = installed()
+    models.OAuthState.objects.create(state="s" * 40, expire_at=timezone.now())
+
+    index = admin_client.get("/admin/").content.decode()
+    page = admin_client.get(f"{CHANGELIST}{workspace.pk}/change/").content.decode()
+
+    links = dict(re.findall(r'aria-describedby="installations-(\w+)">(\w+)</a>', index))
+    assert links == dict.fromkeys(["workspace", "installation", "bot", "installationevent", "oauthstate"], "View")
+    for name, title in [("workspace", "workspace"), ("installation", "installation"), ("bot", "bot"),
+                        ("installationevent", "installation event"), ("oauthstate", "OAuth state")]:
+        listing = admin_client.get(f"/admin/installations/{name}/").content.decode()
+        assert f"Select {title} to view" in listing and "to change" not in listing
+    assert "| View workspace |" in page and "Change workspace" not in page
+    assert 'id="uninstall"' in page  # the actions still offered to those allowed
+
+
+@pytest.mark.django_db
+def test_one_date_format_everywhere(admin_client):
+    workspace = installed(rotating=True, user_token=True)
+    one_format = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    pages = [CHANGELIST, f"{CHANGELIST}{workspace.pk}/change/", "/admin/installations/installation/",
+             "/admin/installations/installationevent/"]
+
+    for url in pages:
+        html = admin_client.get(url).content.decode()
+        assert one_format.search(html), url
+        assert not re.search(r"\b(a\.m\.|p\.m\.|noon|midnight)", html), url  # Django's default format
+    listing = admin_client.get(CHANGELIST).content.decode()
+    assert f"{timezone.localtime(workspace.latest_installed_at):%Y-%m-%d %H:%M} UTC" in listing
+    assert re.search(r"rotating; expires \d{4}-\d\d-\d\d \d\d:\d\d UTC", listing)
+
+
+@pytest.mark.django_db
+def test_the_workspace_page_tables_come_from_templates(admin_client):
+    workspace = installed(user_token=True)
+
+    page = admin_client.get(f"{CHANGELIST}{workspace.pk}/change/")
+
+    used = {template.name for template in page.templates}
+    assert {"admin/installations/workspace/authorized_users.html",
+            "admin/installations/workspace/recent_events.html"} <= used
+    html = page.content.decode()
+    assert '<th scope="col">user token</th>' in html and '<th scope="col">what</th>' in html
+
+
+@pytest.mark.django_db
+def test_view_site_leads_to_the_home_page(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    site = re.search(r'<a href="([^"]+)">View site</a>', index).group(1)
+
+    home = admin_client.get(site)
+
+    assert home.status_code == 200 and 'id="add-to-slack"' in home.content.decode()
+
+
+# --- lookups, states, selections: what an outside probe tried --------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url, query", [
+    ("/admin/installations/oauthstate/", {"state__regex": "^s"}),
+    ("/admin/installations/oauthstate/", {"state__startswith": "s"}),
+    ("/admin/installations/oauthstate/", {"id__gt": "0"}),
+    (CHANGELIST, {"client_id__startswith": "s"}),
+    (CHANGELIST, {"status_reason__contains": "x"}),
+    ("/admin/installations/installation/", {"bot_token__startswith": "g"}),
+    ("/admin/installations/installation/", {"user_refresh_token__isnull": "False"}),
+    ("/admin/installations/bot/", {"bot_token__regex": "."}),
+    ("/admin/installations/installationevent/", {"detail__contains": "x"}),
+])
+def test_lists_accept_only_the_filters_they_offer(admin_client, url, query):
+    installed(rotating=True, user_token=True)
+    models.OAuthState.objects.create(state="s" * 43, expire_at=timezone.now() + timedelta(minutes=5))
+
+    answer = admin_client.get(url, query)
+
+    assert answer.status_code == 400
+    assert "s" * 43 not in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_filters_and_links_the_console_offers_still_work(admin_client):
+    workspace = installed()
+    installed("T0GLOBEX01", "Globex")
+
+    by_workspace = admin_client.get("/admin/installations/installationevent/", {"workspace__id__exact": workspace.pk})
+    by_kind = admin_client.get("/admin/installations/installationevent/", {"kind__in": "installed,reinstalled"})
+    by_date = admin_client.get("/admin/installations/installation/", {"installed_at__gte": "2000-01-01"})
+
+    assert by_workspace.status_code == 200 and by_workspace.context["cl"].result_count == 1
+    assert by_kind.context["cl"].result_count == 2 and by_date.context["cl"].result_count == 2
+    assert admin_client.get("/admin/installations/oauthstate/", {"expired": "yes"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_support_staff_never_see_oauth_states(support_client):
+    state = models.OAuthState.objects.create(state="s" * 43, expire_at=timezone.now() + timedelta(minutes=5))
+
+    index = support_client.get("/admin/").content.decode()
+
+    assert "Workspaces" in index and "OAuth states" not in index
+    for url in ["/admin/installations/oauthstate/", f"/admin/installations/oauthstate/{state.pk}/change/"]:
+        assert support_client.get(url).status_code == 403
+    assert support_client.get("/admin/installations/oauthstate/", {"state__regex": "^s"}).status_code in (400, 403)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["export_csv", "uninstall", "refresh_tokens_now"])
+@pytest.mark.parametrize("selected", ["abc", "1" * 30, "1.5", ""])
+def test_a_malformed_selection_is_refused_with_a_message(admin_client, action, selected):
+    workspace = installed()
+
+    answer = admin_client.post(CHANGELIST, {"action": action, "_selected_action": [selected], "index": 0}, follow=True)
+
+    assert answer.status_code == 200
+    assert "That selection is not valid: choose rows with their checkboxes." in [str(m) for m in answer.context["messages"]]
+    workspace.refresh_from_db()
+    assert workspace.status == models.Workspace.ACTIVE and list(workspace.events.values_list("kind", flat=True)) == [
+        Kind.INSTALLED]
+
+
+@pytest.mark.django_db
+def test_a_malformed_selection_of_states_is_refused_too(admin_client):
+    models.OAuthState.objects.create(state="expired", expire_at=timezone.now() - timedelta(hours=1))
+
+    answer = admin_client.post("/admin/installations/oauthstate/", {
+        "action": "purge_expired", "_selected_action": ["1" * 30], "index": 0}, follow=True)
+
+    assert "That selection is not valid: choose rows with their checkboxes." in [str(m) for m in answer.context["messages"]]
+    assert models.OAuthState.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_export_guards_every_formula_start_owasp_lists(admin_client):
+    for number, name in enumerate(["=1+2", "+1", "-1", "@SUM(A1)", "\t=1+2", "\r=1+2"]):
+        installed(f"T0EVIL000{number}", name)
+
+    answer = admin_client.post(CHANGELIST, {"action": "export_csv", "select_across": 1, "index": 0,
+                                            "_selected_action": [0]})
+
+    names = [row["workspace"] for row in csv.DictReader(io.StringIO(answer.content.decode(), newline=""))]
+    assert sorted(names) == sorted(["'=1+2", "'+1", "'-1", "'@SUM(A1)", "'\t=1+2", "'\r=1+2"])
+
+
+# --- a token no key decrypts -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_token_no_key_decrypts_reads_as_unreadable_and_uninstall_still_works(admin_client, settings, client):
+    retired, current = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.TOKEN_ENCRYPTION_KEYS = [retired]
+    acme = installed(rotating=True, user_token=True)
+    settings.TOKEN_ENCRYPTION_KEYS = [current, retired]
+    installed("T0GLOBEX01", "Globex")
+    settings.TOKEN_ENCRYPTION_KEYS = [current]  # the key Acme's tokens were written under is gone
+
+    listing = admin_client.get(CHANGELIST)
+    pages = [admin_client.get(url) for url in [
+        "/admin/installations/installation/", "/admin/installations/bot/", f"{CHANGELIST}{acme.pk}/change/",
+        f"/admin/installations/installation/{models.Installation.objects.get(team_id='T0ACME0001').pk}/change/",
+    ]]
+    event = signed_post(client, mention())
+
+    assert listing.status_code == 200 and all(page.status_code == 200 for page in pages)
+    rows = {row.team_id: row for row in listing.context["cl"].result_list}
+    html = listing.content.decode()
+    assert "Needs reinstall: the bot token is unreadable (encrypted with a key no longer configured)" in html
+    assert html.count("Needs reinstall: the bot token") == 1 and rows["T0GLOBEX01"].status == models.Workspace.ACTIVE
+    for page in pages:
+        assert "unreadable (encrypted with a key no longer configured)" in page.content.decode()
+    assert event.status_code < 500
+
+    confirm = admin_client.post(CHANGELIST, {"action": "uninstall", "_selected_action": [acme.pk], "index": 0})
+    done = admin_client.post(CHANGELIST, {"action": "uninstall", "_selected_action": [acme.pk], "post": "yes"},
+                             follow=True)
+
+    assert confirm.status_code == 200 and done.status_code == 200
+    acme.refresh_from_db()
+    assert acme.status == models.Workspace.UNINSTALLED
+    assert not models.Installation.objects.filter(team_id="T0ACME0001").exists()
+    assert models.Installation.objects.filter(team_id="T0GLOBEX01").exists()
+
+
+# --- logging in ----------------------------------------------------------------------------------
+
+
+def log_in(client, username, password):
+    return client.post("/admin/login/?next=/admin/", {"username": username, "password": password})
+
+
+@pytest.mark.django_db
+def test_admin_login_is_refused_after_five_failures(admin_user, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES = 5
+    guesser, elsewhere = Client(REMOTE_ADDR="203.0.113.7"), Client(REMOTE_ADDR="198.51.100.2")
+
+    failures = [log_in(guesser, "admin", f"guess-{n}") for n in range(5)]
+    refused = log_in(guesser, "admin", "password")  # even the right password, for a while
+
+    assert all("Please enter the correct username and password" in f.content.decode() for f in failures)
+    assert refused.status_code == 200 and "_auth_user_id" not in guesser.session
+    assert "Too many failed log-in attempts for this username. Try again in 15 minutes." in refused.content.decode()
+    assert log_in(elsewhere, "admin", "password").status_code == 302  # the owner, from their own address
+
+
+@pytest.mark.django_db
+def test_a_successful_login_starts_the_count_again(admin_user, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES = 5
+    client = Client(REMOTE_ADDR="203.0.113.7")
+
+    for _ in range(2):
+        for n in range(4):
+            assert log_in(client, "admin", f"typo-{n}").status_code == 200
+        assert log_in(client, "admin", "password").status_code == 302
+        client.logout()

@@ -126,3 +126,42 @@ def test_state_store_down_is_a_friendly_503(slack, browser, monkeypatch):
     for response in (page, callback):
         assert response.status_code == 503
         assert "unavailable right now" in response.text and "Traceback" not in response.text
+
+
+def test_reloading_the_success_page_says_the_install_is_done(slack, browser):
+    done = install(browser, slack)
+    assert done.status_code == 200
+
+    again = browser.get(done.url)
+
+    assert again.status_code == 200
+    assert "Installed." in again.text and "Acme Corp" in again.text and "already complete" in again.text
+    assert "another browser" not in again.text and "Not installed" not in again.text
+    assert models.Installation.objects.count() == 1
+
+
+def test_another_browser_opening_a_finished_install_is_still_refused(slack, browser):
+    import requests
+
+    done = install(browser, slack)
+
+    other = requests.get(done.url)
+
+    assert other.status_code == 400 and "another browser" in other.text
+
+
+def test_the_redirect_address_opened_directly_says_so(slack, browser):
+    page = browser.get(f"{slack}/slack/oauth_redirect")
+
+    assert page.status_code == 400
+    assert "There is no install to finish here" in page.text and 'href="/slack/install"' in page.text
+    assert "another browser" not in page.text and "expired" not in page.text
+
+
+def test_install_pages_are_never_cached(slack, browser):
+    start = browser.get(f"{slack}/slack/install")
+    done = install(browser, slack)
+    failed = browser.get(f"{slack}/slack/oauth_redirect?code=x&state=y")
+
+    for page in (start, done, failed):
+        assert page.headers["Cache-Control"] == "no-store"

@@ -135,3 +135,56 @@ def test_whitenoise_serves_the_collected_css_with_debug_off(settings, tmp_path):
     admin_css = wsgi_get(application, "/static/admin/css/base.css")
     assert admin_css["status"] == 200  # the operator console's styles too
     assert wsgi_get(application, "/static/no-such-file.css")["status"] == 404
+
+
+@pytest.mark.django_db
+def test_the_home_page_says_what_this_is_and_where_to_go(client, settings):
+    settings.SLACK_APP_NAME = "Standup Bot"
+    settings.SLACK_SANDBOX = True
+
+    answer = client.get("/")
+
+    html = answer.content.decode()
+    assert answer.status_code == 200
+    assert "<h1>Standup Bot</h1>" in html and "Standup Bot is a Slack app" in html
+    assert '<a class="button" id="add-to-slack" href="/slack/install">Add to Slack</a>' in html
+    assert '<a href="/admin/">Operator console</a>' in html
+    assert '<a href="/sandbox/">Sandbox</a>' in html
+
+
+@pytest.mark.django_db
+def test_the_home_page_names_no_sandbox_when_it_is_off(client, settings):
+    settings.SLACK_SANDBOX = False
+
+    html = client.get("/").content.decode()
+
+    assert 'id="add-to-slack"' in html and "/sandbox/" not in html and "andbox" not in html
+
+
+def test_the_favicon_is_served(client):
+    answer = client.get("/favicon.ico")
+
+    assert answer.status_code == 200 and answer["Content-Type"] == "image/x-icon"
+    assert answer.content[:4] == b"\x00\x00\x01\x00"  # an icon file
+    assert "max-age" in answer["Cache-Control"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/", "/slack/install", "/admin/login/", "/slack/oauth_redirect"])
+def test_pages_carry_a_content_security_policy_without_inline_script(client, url):
+    policy = client.get(url)["Content-Security-Policy"]
+
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["form-action"] == "'self'"
+    assert "unsafe" not in policy
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", [install_page, failure_page])
+def test_pages_name_an_icon_so_browsers_ask_for_no_other(client, settings, page):
+    settings.SLACK_APP_ICON_URL = ""
+
+    html = page(client)
+
+    assert re.search(r'<link rel="icon" href="/static/favicon[^"]*\.ico">', html)

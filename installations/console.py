@@ -1,0 +1,114 @@
+"""The operator console's `AdminSite`: its titles, its index counts, a throttled login, "View site".
+
+Django builds it as `admin.site` through `installations.apps.ConsoleAdminConfig.default_site`, so
+every `admin.register` (ours and the sandbox's) lands here. The model pages are in admin.py.
+"""
+
+import hashlib
+import logging
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.cache import caches
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from installations import models
+
+logger = logging.getLogger(__name__)
+
+
+class LoginThrottle:
+    """Failed log-ins counted per username and client address in Django's cache (Redis in
+    production, so every worker shares the count). Past the limit, that pair is refused until the
+    window that started with its first failure ends. A cache outage never locks anyone out."""
+
+    def __init__(self, username, address):
+        digest = hashlib.sha256(f"{(username or '').casefold()}\n{address}".encode()).hexdigest()[:32]
+        self.key = f"admin-login-failures:{digest}"
+        self.cache = caches["default"]
+
+    def refused(self):
+        try:
+            return (self.cache.get(self.key) or 0) >= settings.ADMIN_LOGIN_MAX_FAILURES
+        except Exception as error:
+            logger.warning("Login throttle unavailable: %s", type(error).__name__)
+            return False
+
+    def failed(self):
+        try:
+            # add() starts the window; incr() keeps its expiry.
+            self.cache.add(self.key, 0, timeout=settings.ADMIN_LOGIN_WINDOW_SECONDS)
+            self.cache.incr(self.key)
+        except Exception as error:  # includes the key expiring between add and incr
+            logger.warning("Login throttle unavailable: %s", type(error).__name__)
+
+    def succeeded(self):
+        try:
+            self.cache.delete(self.key)
+        except Exception as error:
+            logger.warning("Login throttle unavailable: %s", type(error).__name__)
+
+
+class ThrottledLoginForm(AdminAuthenticationForm):
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "throttled": "Too many failed log-in attempts for this username. Try again in %(minutes)d minutes.",
+    }
+
+    def clean(self):
+        throttle = LoginThrottle(self.cleaned_data.get("username"), self.request.META.get("REMOTE_ADDR", ""))
+        if throttle.refused():
+            # Checked before the password: a locked-out pair learns nothing from further guesses.
+            raise ValidationError(
+                self.error_messages["throttled"], code="throttled",
+                params={"minutes": -(-settings.ADMIN_LOGIN_WINDOW_SECONDS // 60)},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            throttle.failed()
+            raise
+        throttle.succeeded()
+        return cleaned
+
+
+class ConsoleSite(admin.AdminSite):
+    site_header = "slackhub"
+    site_title = "slackhub console"
+    index_title = "Operator console"
+    site_url = "/"  # the home page (bolt_app/pages.py)
+    login_form = ThrottledLoginForm
+
+    def index(self, request, extra_context=None):
+        """The admin index with the console's counts (templates/admin/index.html shows them)."""
+        if request.user.has_perm("installations.view_workspace"):
+            extra_context = {"console_counts": console_counts(), **(extra_context or {})}
+        return super().index(request, extra_context)
+
+
+def console_counts():
+    """What an operator checks first; each count links to the list behind it."""
+    Event, Workspace = models.InstallationEvent, models.Workspace
+    since = timezone.now() - timedelta(days=7)
+    events = Event.objects.filter(created_at__gte=since)
+    events_url = reverse("admin:installations_installationevent_changelist")
+    workspaces_url = reverse("admin:installations_workspace_changelist")
+
+    def recent(*kinds):
+        query = {"kind__in": ",".join(kinds), "created_at__gte": since.isoformat(timespec="seconds")}
+        return events.filter(kind__in=kinds).count(), f"{events_url}?{urlencode(query)}"
+
+    return [
+        ("active", "Active workspaces", Workspace.objects.filter(status=Workspace.ACTIVE).count(),
+         f"{workspaces_url}?status__exact={Workspace.ACTIVE}"),
+        ("installs", "Installs, last 7 days", *recent(Event.INSTALLED, Event.REINSTALLED, Event.SCOPES_CHANGED)),
+        ("uninstalls", "Uninstalls, last 7 days", *recent(Event.UNINSTALLED)),
+        ("refresh_failures", "Refresh failures, last 7 days", *recent(Event.REFRESH_FAILED)),
+        ("needs_reinstall", "Needs reinstall now", Workspace.objects.filter(status=Workspace.NEEDS_REINSTALL).count(),
+         f"{workspaces_url}?status__exact={Workspace.NEEDS_REINSTALL}"),
+    ]
