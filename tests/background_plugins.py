@@ -1,6 +1,9 @@
 """A plugin the background-work tests load (PLUGINS=tests.background_plugins): a reply per event
 that names the event, and a schedule that posts in each workspace's #general."""
 
+import os
+import time
+
 from plugins.base import MachineBasePlugin
 from plugins.decorators import listen_to, schedule
 
@@ -12,6 +15,8 @@ class BackgroundPlugin(MachineBasePlugin):
 
     @listen_to(r"^job (?P<number>\d+)$")
     def job(self, msg, number):
+        # A slow Slack, as the tests of killed workers need: the work is held for this long.
+        time.sleep(float(os.getenv("BACKGROUND_TEST_JOB_SECONDS", "0")))
         msg.say(f"done {number}")
 
     @schedule(second="*/4")
