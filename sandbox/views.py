@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -149,7 +150,7 @@ def visible_messages(place):
 def message_view(place, message, csrf_input, replies=()):
     author = place.names.people.get(message.user) or message.user or place.app_name
     if message.is_deleted:
-        body = format_html('<p class="deleted">This message was deleted.</p>')
+        body = mark_safe('<p class="deleted">This message was deleted.</p>')
     else:
         renderer = slack_render.BlockRenderer(place.names, message, place.person.user_id, csrf_input,
                                               place.url("sandbox:click"))
