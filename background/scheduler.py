@@ -144,7 +144,10 @@ def run(handle_signals=True):
 
 def _term():
     found = jobs()
-    register(found)
+    try:
+        register(found)
+    except Exception:  # the admin's view is not worth missing ticks for (e.g. migrations not run yet)
+        logger.exception("Could not record the schedules for the admin")
     lock = leader_lock()
     waiting = False
     try:
