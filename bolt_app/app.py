@@ -1,7 +1,7 @@
 """The Bolt `App`, built from Django settings once per process (and again if tests change settings).
 
-`bolt_app.app.app` is the App; `get_store()` its installation store; `get_handler()` the Django
-request handler. Building is lazy so importing this module touches neither settings nor the network.
+`bolt_app.app.app` is the App, using the process's stores (`installations.stores`); `get_handler()`
+the Django request handler. Building is lazy so importing this module touches neither settings nor the network.
 """
 
 import logging
@@ -19,27 +19,26 @@ from bolt_app.authorize_url import EncodedAuthorizeUrlGenerator
 from bolt_app.dedupe import SkipRepeats
 from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
 from bolt_app.payloads import CheckShape
-from installations.cache import CacheableInstallationStore
+from installations import stores
 from installations.slack_api import web_client
-from installations.stores import build_oauth_state_store
+from plugins.scopes import requested as requested_scopes
 
 logger = logging.getLogger("slackhub.bolt")
 _built = {}
 _lock = threading.Lock()
 
 
-def build_app() -> App:
-    store = CacheableInstallationStore(client_id=settings.SLACK_CLIENT_ID, logger=logger)
+def build_app(installation_store, oauth_state_store) -> App:
     client = web_client()
     oauth_settings = OAuthSettings(
         client_id=settings.SLACK_CLIENT_ID,
         client_secret=settings.SLACK_CLIENT_SECRET,
-        scopes=settings.SLACK_SCOPES,
+        scopes=requested_scopes(),  # SLACK_SCOPES and every plugin's
         user_scopes=settings.SLACK_USER_SCOPES,
         redirect_uri=settings.SLACK_REDIRECT_URI,
         authorization_url=settings.SLACK_AUTHORIZE_URL,
-        installation_store=store,
-        state_store=build_oauth_state_store(logger=logger),
+        installation_store=installation_store,
+        state_store=oauth_state_store,
         state_expiration_seconds=settings.SLACK_STATE_EXPIRATION_SECONDS,
         token_rotation_expiration_minutes=settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES,
         callback_options=CALLBACK_OPTIONS,
@@ -51,10 +50,10 @@ def build_app() -> App:
         signing_secret=settings.SLACK_SIGNING_SECRET,
         client=client,
         logger=logger,
-        installation_store=store,
+        installation_store=installation_store,
         # Misshapen payloads stop before the store is asked (bolt_app/payloads.py).
         before_authorize=CheckShape(),
-        authorize=StoreAuthorize(store, logger),
+        authorize=StoreAuthorize(installation_store, logger),
         oauth_flow=InstallFlow(client=client, logger=logger, settings=oauth_settings),
     )
     app.use(SkipRepeats())  # after authorize: a Slack retry or a replay is acked, not processed again
@@ -65,7 +64,7 @@ def build_app() -> App:
 def _get(name):
     with _lock:
         if not _built:
-            _built["app"] = build_app()
+            _built["app"] = build_app(stores.installation_store(), stores.oauth_state_store())
             # The adapter installs Bolt's Django listener start/completion handlers, which release
             # the thread-local DB connections of Bolt's worker threads (kept: our runner is the default).
             _built["handler"] = SlackRequestHandler(_built["app"])
@@ -80,14 +79,10 @@ def get_handler() -> SlackRequestHandler:
     return _get("handler")
 
 
-def get_store() -> CacheableInstallationStore:
-    return get_app().installation_store
-
-
 def reset(**kwargs):
     """Rebuild on next use: tests override SLACK_* settings (e.g. the live server's URL)."""
     setting = kwargs.get("setting", "")
-    if setting.startswith(("SLACK_", "SANDBOX_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")) or not kwargs:
+    if setting.startswith(("SLACK_", "PLUGIN", "SANDBOX_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")) or not kwargs:
         with _lock:
             _built.clear()
 

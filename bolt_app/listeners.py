@@ -1,30 +1,32 @@
-"""What the app does in Slack. `register(app)` wires every listener; new features add a function
-here (or, as they grow, a module of their own registered the same way)."""
+"""What the app does in Slack. `register(app)` wires Bolt's listeners: uninstall and revocation
+here, everything else (messages, mentions, commands, block actions, any event) to the plugins."""
 
 import logging
+import re
 from datetime import datetime, timezone
 
-from slack_sdk.errors import SlackApiError
-
 from installations import models
-from installations.stores import workspace_ids
+from installations.stores import installation_store, workspace_ids
+from plugins.dispatch import handle as deliver
 
 logger = logging.getLogger(__name__)
+ANYTHING = re.compile(".*")
 
 
-def answer_mention(event, say):
-    say(text=f"Hi <@{event['user']}>! I'm here. Try `/hello` too.", thread_ts=event.get("thread_ts"))
-
-
-def hello(ack, command, client):
+def to_plugins(ack, body, context):
+    """Every other event, command and block action: acknowledged, then handed to the plugins."""
     ack()
-    try:
-        client.chat_postEphemeral(
-            channel=command["channel_id"], user=command["user_id"], text=f"Hello, <@{command['user_id']}>! :wave:"
-        )
-    except SlackApiError as error:
-        # Raising after ack() would make Bolt drop the ack and answer 404 (thread_runner.py).
-        logger.warning("/hello could not answer: %s", error.response.get("error"))
+    deliver(body, workspace_of(context))
+
+
+def workspace_of(context) -> dict:
+    """The ids `plugins.dispatch.handle` authorizes from (plain JSON, for a task message)."""
+    return {
+        "enterprise_id": context.enterprise_id,
+        "team_id": context.team_id,
+        "is_enterprise_install": bool(context.is_enterprise_install),
+        "user_id": context.user_id,
+    }
 
 
 def _event_scope(body, context):
@@ -47,9 +49,7 @@ def _audit(scope, kind, detail):
 
 
 def _store():
-    from bolt_app.app import get_store  # bolt_app.app imports this module
-
-    return get_store()
+    return installation_store()
 
 
 def app_uninstalled(body, context):
@@ -68,7 +68,9 @@ def tokens_revoked(event, body, context):
 
 
 def register(app):
-    app.event("app_mention")(answer_mention)
-    app.command("/hello")(hello)
     app.event("app_uninstalled")(app_uninstalled)
     app.event("tokens_revoked")(tokens_revoked)
+    # Bolt runs the first listener that matches, so these catch what the two above do not.
+    app.event(ANYTHING)(to_plugins)
+    app.command(ANYTHING)(to_plugins)
+    app.action(ANYTHING)(to_plugins)

@@ -59,7 +59,9 @@ if not SLACK_CLIENT_ID:
     SLACK_CLIENT_ID = required("SLACK_CLIENT_ID", "sandbox-client-id")
 SLACK_CLIENT_SECRET = required("SLACK_CLIENT_SECRET", "sandbox-client-secret")
 SLACK_SIGNING_SECRET = required("SLACK_SIGNING_SECRET", "sandbox-signing-secret")
-SLACK_SCOPES = envlist("SLACK_SCOPES", "app_mentions:read,chat:write,commands")
+# The bot scopes every install asks for, besides those the loaded plugins declare (plugins.scopes):
+# plugins' helpers look up people and channels (users:read, channels:read).
+SLACK_SCOPES = envlist("SLACK_SCOPES", "app_mentions:read,chat:write,commands,users:read,channels:read")
 SLACK_USER_SCOPES = envlist("SLACK_USER_SCOPES")
 SLACK_REDIRECT_URI = os.getenv("SLACK_REDIRECT_URI") or None
 SLACK_API_URL = os.getenv("SLACK_API_URL", "https://slack.com/api/")

@@ -125,10 +125,12 @@ def install(browser, base_url, target="T0ACME0001", user="T0ACME0001:U0ACME0001"
     return browser.get(answer.headers["Location"], allow_redirects=False)
 
 
-def mention(team_id="T0ACME0001", user_id="U0ACME0002", text="<@U0BOT> hi"):
-    """An `app_mention` event in the sandbox workspace's #general, as Slack sends it."""
+def mention(team_id="T0ACME0001", user_id="U0ACME0002", text=None):
+    """An `app_mention` event in the sandbox workspace's #general, as Slack sends it ("@app hi" by default)."""
     from sandbox import events
+    from sandbox.ids import bot_user_id
 
+    text = f"<@{bot_user_id(team_id)}> hi" if text is None else text
     return events.event_callback_body(team_id, events.app_mention(team_id, user_id, "C0ACMEGEN1", text))
 
 

@@ -1,0 +1,161 @@
+"""Loads the plugins named by `PLUGINS` and registers what their decorators asked for.
+
+A dotted path to a class loads that class; a path to a module loads every plugin class defined in
+it. Each plugin is instantiated once per process and its `init()` runs once. A plugin or method whose
+`required_settings` are not all set is skipped, with one warning naming what is missing.
+"""
+
+import inspect
+import logging
+import threading
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from plugins.awaitable import run
+from plugins.base import MachineBasePlugin
+from plugins.decorators import CRON_FIELDS, wants
+
+logger = logging.getLogger("slackhub.plugins")
+
+
+@dataclass(frozen=True)
+class Handler:
+    plugin: str  # dotted path of the plugin class
+    method: str
+    function: object = field(compare=False)  # the bound method
+    scopes: tuple = ()  # bot scopes the plugin declared
+
+    @property
+    def name(self):
+        return f"{self.plugin}.{self.method}"
+
+
+@dataclass(frozen=True)
+class ScheduledMethod:
+    plugin: str
+    method: str
+    cron: dict
+
+    @property
+    def timetable(self) -> str:
+        return " ".join(f"{name}={self.cron[name]}" for name in CRON_FIELDS if name in self.cron)
+
+
+@dataclass
+class Registry:
+    plugins: dict = field(default_factory=dict)  # class path -> instance
+    listen_to: list = field(default_factory=list)  # (Handler, regex, handle_message_changed)
+    respond_to: list = field(default_factory=list)
+    commands: dict = field(default_factory=dict)  # "/name" -> [Handler]
+    actions: list = field(default_factory=list)  # (Handler, action_id, block_id)
+    process: dict = field(default_factory=dict)  # event type -> [Handler]
+    on: dict = field(default_factory=dict)  # emitted event -> [Handler]
+    schedules: list = field(default_factory=list)  # (Handler, ScheduledMethod)
+    skipped: list = field(default_factory=list)  # (what, missing settings)
+
+    @property
+    def scopes(self) -> set:
+        return {scope for plugin in self.plugins.values() for scope in plugin.scopes}
+
+    def handler(self, plugin: str, method: str) -> Handler | None:
+        instance = self.plugins.get(plugin)
+        function = getattr(instance, method, None) if instance else None
+        return Handler(plugin, method, function, tuple(instance.scopes)) if wants(function) else None
+
+
+def _missing(names):
+    return [name for name in names if getattr(settings, name, None) in (None, "", [], ())]
+
+
+def plugin_classes(path: str) -> list[type]:
+    """The plugin classes `path` names: a class, or every plugin class defined in a module."""
+    try:
+        module = import_module(path)
+    except ImportError:
+        found = import_string(path)
+        if not (inspect.isclass(found) and issubclass(found, MachineBasePlugin)):
+            raise ImportError(f"PLUGINS: {path} is not a plugin class (a MachineBasePlugin subclass)") from None
+        return [found]
+    return [
+        value for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, MachineBasePlugin) and value is not MachineBasePlugin
+        and value.__module__ == module.__name__
+    ]
+
+
+def build() -> Registry:
+    registry = Registry()
+    for path in settings.PLUGINS:
+        for cls in plugin_classes(path):
+            _register(registry, cls)
+    return registry
+
+
+def _register(registry: Registry, cls: type):
+    class_path = f"{cls.__module__}.{cls.__qualname__}"
+    meta = wants(cls)
+    missing = _missing(meta.required_settings) if meta else []
+    if missing:
+        logger.warning("plugin %s skipped: missing setting(s) %s", class_path, ", ".join(missing))
+        registry.skipped.append((class_path, missing))
+        return
+    instance = cls()
+    try:
+        run(instance.init)
+    except Exception:
+        logger.exception("plugin %s skipped: its init() failed", class_path)
+        registry.skipped.append((class_path, ["init() failed"]))
+        return
+    registry.plugins[class_path] = instance
+    for name, member in inspect.getmembers(cls):
+        meta = wants(member)
+        if meta is None or not callable(member):
+            continue
+        missing = _missing(meta.required_settings)
+        if missing:
+            logger.warning("plugin method %s.%s skipped: missing setting(s) %s", class_path, name, ", ".join(missing))
+            registry.skipped.append((f"{class_path}.{name}", missing))
+            continue
+        handler = Handler(class_path, name, getattr(instance, name), tuple(cls.scopes))
+        registry.listen_to += [(handler, regex, changed) for regex, changed in meta.listen_to]
+        registry.respond_to += [(handler, regex, changed) for regex, changed in meta.respond_to]
+        registry.actions += [(handler, action_id, block_id) for action_id, block_id in meta.actions]
+        for command in meta.commands:
+            registry.commands.setdefault(command, []).append(handler)
+        for event_type in meta.process:
+            registry.process.setdefault(event_type, []).append(handler)
+        for event in meta.on:
+            registry.on.setdefault(event, []).append(handler)
+        registry.schedules += [(handler, ScheduledMethod(class_path, name, cron)) for cron in meta.schedules]
+
+
+_built = {}
+_lock = threading.Lock()
+
+
+def registry() -> Registry:
+    """The process's plugins, loaded on first use (and at start-up: `PluginsConfig.ready`)."""
+    found = _built.get("registry")
+    if found is None:
+        with _lock:
+            found = _built.get("registry")
+            if found is None:
+                found = _built["registry"] = build()
+    return found
+
+
+def _reset(setting=None, **kwargs):
+    if setting == "PLUGINS" or (setting or "").startswith("PLUGIN_"):
+        with _lock:
+            _built.clear()
+
+
+setting_changed.connect(_reset)
+
+
+def scheduled_methods() -> list[ScheduledMethod]:
+    return [scheduled for _, scheduled in registry().schedules]

@@ -1,0 +1,225 @@
+"""Plugins with Slack Machine's API, driven through the sandbox: a person posts, commands or clicks
+(signed requests to /slack/events), the plugins answer through the sandbox's Web API."""
+
+import logging
+
+import pytest
+
+from installations import models
+from plugins.models import MissingScope, RoleGrant
+from sandbox import people
+from sandbox.ids import bot_user_id
+from sandbox.models import ApiCall, Message, Reaction
+from tests.conftest import install, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TEAM, ALICE, BOB, GENERAL = "T0ACME0001", "U0ACME0001", "U0ACME0002", "C0ACMEGEN1"
+BOT = bot_user_id(TEAM)
+EXAMPLES = "tests.plugin_examples"
+
+
+@pytest.fixture
+def app(slack, browser, settings):
+    """The example plugins beside the built-in ones, installed in Acme by Alice."""
+    settings.PLUGINS = [*settings.PLUGINS, EXAMPLES]
+    assert install(browser, slack).status_code == 200
+    return slack
+
+
+def bot_posts(**filters):
+    return Message.objects.exclude(bot_id="").filter(**filters).order_by("created_at", "pk")
+
+
+def say(app, text, user=BOB, channel=GENERAL, **kwargs):
+    assert people.post_message(app, TEAM, user, channel, text, **kwargs) == 200
+
+
+def reply_to(app, text, expected, user=BOB, channel=GENERAL):
+    """Post `text` and wait for a new post (the bot's, or its answer through a response_url) containing `expected`."""
+    before = set(Message.objects.filter(text__contains=expected).values_list("pk", flat=True))
+    say(app, text, user=user, channel=channel)
+    posted = wait_for(lambda: Message.objects.filter(text__contains=expected).exclude(pk__in=before).first())
+    assert posted is not None, f"no reply containing {expected!r} to {text!r}: {list(bot_posts().values_list('text', flat=True))}"
+    return posted
+
+
+def test_ping_gets_pong_and_other_words_get_nothing(app):
+    say(app, "ping pong table")  # not a whole-message ping: no reply from ping/pong
+    reply_to(app, "ping", "pong")
+
+    assert list(bot_posts(channel=GENERAL).values_list("text", flat=True)) == ["pong"]
+
+
+def test_named_groups_arrive_as_arguments_in_async_and_plain_handlers(app):
+    reply_to(app, "weather in Paris", "async: sunny in Paris")
+    posted = reply_to(app, "plain word", "plain: word")
+
+    person_message = Message.objects.get(channel=GENERAL, text="plain word")
+    assert wait_for(lambda: Reaction.objects.filter(message=person_message, name="thumbsup").exists())
+    assert posted.workspace_id == TEAM
+
+
+def test_a_mention_is_answered_once_though_slack_sends_message_and_app_mention(app):
+    say(app, f"<@{BOT}> echo hello there")
+
+    reply = wait_for(lambda: bot_posts(text="hello there").first())
+    assert reply is not None and reply.thread_ts  # reply(in_thread=True)
+    # The greeting answers the other mention below: by then both events of the first have been handled.
+    reply_to(app, f"<@{BOT}> hi", f"Hi <@{BOB}>")
+    assert bot_posts(text="hello there").count() == 1
+
+
+def test_respond_to_needs_the_mention_first_or_a_dm(app):
+    say(app, "echo not for the bot")
+    reply_to(app, f"<@{BOT}> hi", "I'm here")  # proves the first message was handled
+    assert not bot_posts(text="not for the bot").exists()
+
+    dm = people.channel_for(people.person_in(TEAM, BOB), BOT).channel_id
+    reply_to(app, "echo in a dm", "in a dm", channel=dm)
+
+
+def test_the_bot_never_answers_itself(app, settings):
+    # The bot's own "pong" is posted to the channel; Slack sends it back as a message event.
+    from sandbox import events
+
+    reply_to(app, "ping", "pong")
+    pong = bot_posts(text="pong").get()
+    own = events.bot_message(TEAM, "B" + TEAM[1:], GENERAL, "ping", ts=pong.ts)
+    own["user"] = BOT
+    assert people.send_event(app, people.person_in(TEAM, BOB).workspace, own) == 200
+    reply_to(app, "weather in Rome", "sunny in Rome")  # handled after the bot's own message
+    assert bot_posts(text="pong").count() == 1
+
+
+def test_slash_command_answers_through_response_url_and_keeps_storage(app):
+    assert people.run_command(app, TEAM, BOB, GENERAL, "/count") == 200
+    assert wait_for(lambda: bot_posts(text="count is 1").exists() or Message.objects.filter(text="count is 1").exists())
+    assert people.run_command(app, TEAM, BOB, GENERAL, "/count") == 200
+    posted = wait_for(lambda: Message.objects.filter(text="count is 2").first())
+    assert posted is not None and posted.kind == Message.EPHEMERAL and posted.ephemeral_user == BOB
+
+
+def test_block_action_matches_ids_and_replaces_the_original(app, settings):
+    from installations.slack_api import client_for_workspace
+
+    poll = client_for_workspace(team_id=TEAM).chat_postMessage(channel=GENERAL, text="Vote", blocks=[
+        {"type": "actions", "block_id": "poll", "elements": [
+            {"type": "button", "action_id": "vote-yes", "text": {"type": "plain_text", "text": "Yes"}, "value": "yes"},
+        ]},
+        {"type": "actions", "block_id": "other", "elements": [
+            {"type": "button", "action_id": "vote-no", "text": {"type": "plain_text", "text": "No"}, "value": "no"},
+        ]},
+    ])
+    assert people.click(app, TEAM, BOB, poll["ts"], "vote-no") == 200  # block_id "other": no handler
+    assert people.click(app, TEAM, BOB, poll["ts"], "vote-yes") == 200
+
+    replaced = wait_for(lambda: Message.objects.filter(text="you voted yes").first())
+    assert replaced is not None
+    assert not Message.objects.filter(text="you voted no").exists()
+
+
+def test_process_sees_any_event_type(app):
+    from sandbox import events
+
+    workspace = people.person_in(TEAM, BOB).workspace
+    event = {"type": "reaction_added", "user": BOB, "reaction": "fire", "item": {"type": "message", "channel": GENERAL, "ts": "1.1"}}
+    assert people.send_event(app, workspace, event) == 200
+    assert wait_for(lambda: bot_posts(text="nice fire").exists())
+
+
+def test_emit_reaches_on_handlers_of_other_plugins(app):
+    reply_to(app, f"<@{BOT}> announce lunch", "heard: lunch")
+
+
+def test_roles_allow_and_deny(app):
+    say(app, f"<@{BOT}> secret", user=BOB)
+    denial = wait_for(lambda: Message.objects.filter(text__contains="don't have access").first())
+    assert denial is not None and denial.kind == Message.EPHEMERAL and denial.ephemeral_user == BOB
+    assert not Message.objects.filter(text__contains="the secret is").exists()
+
+    # Alice installed the app: she is admin, and admins may grant roles.
+    reply_to(app, f"<@{BOT}> secret", "the secret is 42", user=ALICE)
+    reply_to(app, f"<@{BOT}> grant role spy to <@{BOB}>", "now has role `spy`", user=ALICE)
+    reply_to(app, f"<@{BOT}> secret", "the secret is 42", user=BOB)
+    assert Message.objects.filter(text__contains="the secret is 42").count() == 2
+    assert RoleGrant.objects.filter(user_id=BOB, role="spy").exists()
+
+    # require_all_roles: spy alone is not enough.
+    say(app, f"<@{BOT}> topsecret", user=BOB)
+    assert wait_for(lambda: Message.objects.filter(text__contains="don't have access").count() == 2)
+    reply_to(app, f"<@{BOT}> who has role spy", f"Role `spy`: <@{BOB}>", user=BOB)
+    assert not Message.objects.filter(text__contains="top secret").exists()
+
+
+def test_a_non_admin_cannot_grant_roles(app):
+    say(app, f"<@{BOT}> grant role spy to <@{BOB}>", user=BOB)
+    assert wait_for(lambda: Message.objects.filter(text__contains="don't have access").exists())
+    assert not RoleGrant.objects.exists()
+
+
+def test_a_failing_plugin_is_logged_and_the_others_still_run(app, caplog):
+    with caplog.at_level(logging.ERROR, logger="slackhub.plugins"):
+        reply_to(app, "ping", "pong")
+        failure = wait_for(lambda: [r for r in caplog.records if "FailingPlugin.explode failed" in r.getMessage()])
+    assert failure and TEAM in failure[0].getMessage()
+    assert "plugin bug" not in "".join(Message.objects.values_list("text", flat=True))
+
+
+def test_required_settings_skip_the_plugin_with_a_warning(settings, caplog):
+    from plugins.loader import registry
+
+    settings.PLUGINS = [EXAMPLES]
+    with caplog.at_level(logging.WARNING, logger="slackhub.plugins"):
+        loaded = registry()
+    assert "tests.plugin_examples.NeedsSettingPlugin" not in loaded.plugins
+    assert "tests.plugin_examples.AsyncPlugin" in loaded.plugins
+    warnings = [r.getMessage() for r in caplog.records if "NeedsSettingPlugin" in r.getMessage()]
+    assert len(warnings) == 1 and "SETTING_NOBODY_SET" in warnings[0]
+
+
+@pytest.fixture
+def installed_before_examples(slack, browser, settings):
+    """Acme installed with the built-in plugins' scopes only; the example plugins are added after."""
+    assert install(browser, slack).status_code == 200
+    settings.PLUGINS = [*settings.PLUGINS, EXAMPLES]
+    return slack
+
+
+def test_a_workspace_lacking_a_declared_scope_skips_that_plugin(installed_before_examples, caplog):
+    app = installed_before_examples
+    with caplog.at_level(logging.WARNING, logger="slackhub.plugins"):
+        say(app, "react please")
+        reply_to(app, "ping", "pong")  # the same person's next message was handled: the first one too
+    person_message = Message.objects.get(text="react please")
+    assert not Reaction.objects.filter(message=person_message).exists()
+    assert not ApiCall.objects.filter(method="reactions.add").exists()  # no call was made
+    workspace = models.Workspace.objects.get(team_id=TEAM)
+    assert MissingScope.objects.filter(workspace=workspace, scope="reactions:write").exists()
+    assert [r for r in caplog.records if "reactions:write" in r.getMessage() and "NeedsScopePlugin" in r.getMessage()]
+
+
+def test_reinstalling_grants_the_scope_and_the_plugin_runs(installed_before_examples, browser):
+    app = installed_before_examples
+    say(app, "react please")
+    assert wait_for(lambda: MissingScope.objects.exists())
+
+    assert install(browser, app).status_code == 200  # asks for the plugins' scopes now
+
+    assert not MissingScope.objects.exists()
+    say(app, "react please")
+    second = Message.objects.filter(text="react please").order_by("-pk").first()
+    assert wait_for(lambda: Reaction.objects.filter(message=second, name="tada").exists())
+
+
+def test_a_call_refused_for_missing_scope_tells_the_person_how_to_fix_it(installed_before_examples):
+    app = installed_before_examples
+    # PlainPlugin.plain reacts without declaring reactions:write: Slack refuses, the person learns why.
+    say(app, "plain thing")
+
+    explained = wait_for(lambda: Message.objects.filter(text__contains="reactions:write", kind=Message.EPHEMERAL).first())
+    assert explained is not None and explained.ephemeral_user == BOB
+    assert "/slack/install" in explained.text
+    workspace = models.Workspace.objects.get(team_id=TEAM)
+    assert MissingScope.objects.filter(workspace=workspace, scope="reactions:write").exists()
+    assert bot_posts(text="plain: thing").exists()  # what it could do, it did
