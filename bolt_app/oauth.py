@@ -169,7 +169,9 @@ class InstallFlow(OAuthFlow):
     """Bolt's flow with our pages; an outage of the state store is a friendly 503, not a 500."""
 
     def handle_installation(self, request):
-        return self._or_unavailable(super().handle_installation, request)
+        response = self._or_unavailable(super().handle_installation, request)
+        response.headers["cache-control"] = ["no-store"]  # Bolt builds this page's response itself
+        return response
 
     def handle_callback(self, request):
         if not any(_query(request, name) for name in ("code", "state", "error")):
