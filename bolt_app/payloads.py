@@ -15,6 +15,8 @@ import logging
 from slack_bolt.middleware import Middleware
 from slack_bolt.response import BoltResponse
 
+from installations import logs
+
 logger = logging.getLogger(__name__)
 
 
@@ -189,6 +191,9 @@ class CheckShape(Middleware):
     def process(self, *, req, resp, next):
         reason = problem(req.body) or _context_problem(req.context)
         if reason is None:
+            # The workspace, on the request's log lines from here on (installations/logs.py).
+            context = req.context
+            logs.workspace.set(context.enterprise_id if context.is_enterprise_install else context.team_id)
             return next()
         logger.warning("Refused a signed request Bolt cannot read: %s", reason)
         return unreadable_response()
