@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from sandbox.models import ApiCall, AuthorizationCode, Channel, Enterprise, Message, Token, User, Workspace
+from sandbox.models import ApiCall, AuthorizationCode, Channel, Delivery, Enterprise, Message, Reaction, Token, User, Workspace
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,6 +18,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register([Enterprise, Workspace, User, Channel, AuthorizationCode, Token], ReadOnlyAdmin)
+admin.site.register([Enterprise, Workspace, User, Channel, AuthorizationCode, Token, Reaction], ReadOnlyAdmin)
+admin.site.register(Delivery, ReadOnlyAdmin, list_display=["workspace", "what", "status", "created_at"])
 admin.site.register(Message, ReadOnlyAdmin, list_display=["workspace", "channel", "kind", "text", "created_at"])
 admin.site.register(ApiCall, ReadOnlyAdmin, list_display=["method", "grant_type", "team_id", "ok", "error", "created_at"])

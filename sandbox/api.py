@@ -322,7 +322,7 @@ def chat_post_message(request, params, call):
         workspace_id=channel.workspace_id, channel=channel.channel_id, thread_ts=thread_of(channel, params),
         ts=new_ts(), **author(token), **content(params),
     )
-    return {"channel": message.channel, "ts": message.ts, "message": message.as_slack()}
+    return {"channel": message.channel, "ts": message.ts, "message": message.as_slack(new=True)}
 
 
 @api_method("chat.postEphemeral")
@@ -384,7 +384,7 @@ def chat_schedule_message(request, params, call):
         scheduled_message_id=scheduled_message_id(), thread_ts=thread_of(channel, params), **author(token),
         **content(params),
     )
-    posted = {**message.as_slack(), "type": "delayed_message"}
+    posted = {**message.as_slack(new=True), "type": "delayed_message"}
     posted.pop("ts")
     return {"channel": channel.channel_id, "scheduled_message_id": message.scheduled_message_id,
             "post_at": int(post_at.timestamp()), "message": posted}

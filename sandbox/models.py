@@ -226,8 +226,8 @@ class Message(models.Model):
     def is_deleted(self):
         return self.deleted_at is not None
 
-    def as_slack(self) -> dict:
-        """The message as Slack's API and events show it."""
+    def as_slack(self, new=False) -> dict:
+        """The message as Slack's API and events show it (`new`: just posted, so no reactions to read)."""
         body = {"type": "message", "text": self.text, "user": self.user, "ts": self.ts, "team": self.workspace_id}
         if self.bot_id:
             body.update(bot_id=self.bot_id, app_id=APP_ID)
@@ -240,7 +240,7 @@ class Message(models.Model):
         if self.edited_at:
             body["edited"] = {"user": self.user, "ts": f"{self.edited_at.timestamp():.6f}"}
         reactions = {}
-        for reaction in self.reactions.all():
+        for reaction in [] if new else self.reactions.all():
             reactions.setdefault(reaction.name, []).append(reaction.user)
         if reactions:
             body["reactions"] = [{"name": name, "users": users, "count": len(users)} for name, users in reactions.items()]

@@ -705,3 +705,55 @@ def test_a_production_migrate_creates_no_sandbox_table(tmp_path):
     assert "installations_installation" in tables  # the migrate did run
     assert not [name for name in tables if name.startswith("sandbox_")]
     assert "sandbox" not in done.stdout
+
+
+# --- sandbox.testing: what plugin authors' tests use ----------------------------------------------
+
+from sandbox.testing import slack_sandbox, slack_workspace  # noqa: E402,F401 (fixtures)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plugin_test_talks_to_the_app_in_a_made_up_workspace(slack_workspace, settings):
+    settings.PLUGINS = ["plugins.builtin.general", "plugins.builtin.greeting"]
+
+    pong = slack_workspace.say("ping")
+    hello = slack_workspace.command("/hello")
+    greeting = slack_workspace.say(slack_workspace.mention())
+    in_dm = slack_workspace.dm("ping")
+
+    assert [p.text for p in pong] == ["pong"] and pong[0].channel == slack_workspace.general
+    assert hello[0].text.startswith("Hello, <@") and hello[0].ephemeral_user == slack_workspace.person.user_id
+    assert "I'm here" in greeting[0].text
+    assert in_dm[0].text == "pong" and in_dm[0].channel.startswith("D")
+    assert slack_workspace.workspace.name == "Testing Co" and slack_workspace.team_id != "T0ACME0001"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plugin_test_clicks_a_button_and_sees_the_replaced_message(slack_workspace, settings):
+    settings.PLUGINS = ["tests.plugin_examples"]
+    token = Token.objects.get(workspace=slack_workspace.team_id, kind=Token.BOT, revoked=False).token
+    blocks = [{"type": "actions", "block_id": "poll", "elements": [
+        {"type": "button", "action_id": "vote-yes", "text": {"type": "plain_text", "text": "Yes"}, "value": "yes"}]}]
+    posted = WebClient(token=token, base_url=f"{slack_workspace.service_url}/sandbox/api/").chat_postMessage(
+        channel=slack_workspace.general, text="Vote", blocks=blocks)
+
+    replies = slack_workspace.click(posted["ts"], "vote-yes")
+
+    assert [(p.ts, p.text, p.blocks) for p in replies] == [(posted["ts"], "you voted yes", [])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plugin_test_without_an_answer_fails_with_what_the_app_was_told(slack_workspace, settings):
+    settings.PLUGINS = ["plugins.builtin.general"]
+
+    with pytest.raises(AssertionError, match=r"posted 0 of 1 expected message\(s\).*message event"):
+        slack_workspace.say("nobody answers this", timeout=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plugin_test_can_install_with_fewer_scopes(slack_sandbox):
+    from sandbox.testing import SandboxWorkspace
+
+    workspace = SandboxWorkspace.create(slack_sandbox).install(scopes=["chat:write", "commands"])
+
+    assert workspace.workspace.app_bot_token().scopes == "chat:write,commands"
