@@ -3,10 +3,12 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from slack_bolt.adapter.django.handler import to_django_response
 from slack_sdk.signature import SignatureVerifier
 
-from bolt_app import payloads
+from bolt_app import oauth, payloads, throttle
 from bolt_app.app import get_handler
 
 
@@ -26,10 +28,27 @@ def slack_oauth(request):
     # Browsers send no body here (Bolt would read it), nor NUL characters (PostgreSQL refuses them).
     if has_body or not payloads.storable(dict(request.GET.lists())):
         return HttpResponseBadRequest("Bad request.", content_type="text/plain")
+    if request.path == reverse("slack_install") and not throttle.allow(
+        "install", throttle.client_ip(request), INSTALLS_PER_CLIENT_PER_MINUTE, 60
+    ):
+        return too_many_installs()
     response = get_handler().handle(request)
     for morsel in response.cookies.values():
         morsel["secure"] = request.is_secure() or ""
         morsel["samesite"] = "Lax"
+    return response
+
+
+# Each install page issues an OAuth state; a person needs a few, a script would take thousands.
+INSTALLS_PER_CLIENT_PER_MINUTE = 30
+
+
+def too_many_installs():
+    title = "Too many install attempts"
+    explanation = "This network started many installs in the last minute. Wait a minute, then try again."
+    response = to_django_response(oauth.page("slack/failure.html", status=429, title=title,
+                                             explanation=explanation, reason="rate_limited"))
+    response["Retry-After"] = "60"
     return response
 
 

@@ -361,6 +361,36 @@ def test_the_install_link_keeps_a_well_formed_team(client, settings):
     assert "scope=app_mentions:read,chat:write&" in link.query  # readable, and what Slack decodes
 
 
+@pytest.mark.django_db
+def test_install_pages_are_bounded_per_client(settings):
+    """Each install page issues an OAuth state (a row without Redis): 30 a minute per client."""
+    browser = Client(REMOTE_ADDR="198.51.100.7")
+
+    pages = [browser.get("/slack/install").status_code for _ in range(31)]
+    other_client = Client(REMOTE_ADDR="198.51.100.8").get("/slack/install")
+
+    assert pages == [200] * 30 + [429]
+    refused = browser.get("/slack/install")
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    assert "Too many install attempts" in refused.content.decode() and 'id="add-to-slack"' not in refused.content.decode()
+    assert other_client.status_code == 200
+    # Without Redis the states are rows (31 at most); with it, none.
+    assert models.OAuthState.objects.count() == (0 if settings.REDIS_URL else 31)
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_the_client_is_the_address_the_proxy_saw(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = {"X-Forwarded-Proto": "https"}
+
+    # A client rotating a forged X-Forwarded-For is still one client to the proxy.
+    pages = [Client(REMOTE_ADDR="10.0.0.2").get("/slack/install", headers={
+        **proxied, "X-Forwarded-For": f"203.0.113.{n}, 198.51.100.9"}).status_code for n in range(31)]
+    another = Client(REMOTE_ADDR="10.0.0.2").get("/slack/install", headers={**proxied, "X-Forwarded-For": "198.51.100.10"})
+
+    assert pages[-1] == 429 and another.status_code == 200
+
+
 FAKE_LINE = "2026-01-01 00:00:00,000 ERROR installations.admin Admin 'root' exported all tokens"
 
 
