@@ -757,3 +757,25 @@ def test_a_plugin_test_can_install_with_fewer_scopes(slack_sandbox):
     workspace = SandboxWorkspace.create(slack_sandbox).install(scopes=["chat:write", "commands"])
 
     assert workspace.workspace.app_bot_token().scopes == "chat:write,commands"
+
+
+# --- mrkdwn as Slack shows it ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Hi <@U0ACME0002>!", 'Hi <span class="mention">@Grace</span>!'),
+    ("see <#C0ACMERND1|random>", 'see <a class="channel-link" href="/sandbox/w/T0ACME0001/C0ACMERND1/">#random</a>'),
+    ("<!here> *bold* _it_ ~no~", '<span class="mention">@here</span> <strong>bold</strong> <em>it</em> <del>no</del>'),
+    ("`a *b*` and ```x\n<y>```", "<code>a *b*</code> and <pre class=\"code\">x\n&lt;y&gt;</pre>"),
+    ("<https://example.com/?a=1&amp;b=2|docs>", '<a href="https://example.com/?a=1&amp;b=2" rel="noopener noreferrer">docs</a>'),
+    (":wave: :no_such_emoji:", '<span class="emoji" role="img" aria-label="wave">👋</span> :no_such_emoji:'),
+    ("a &lt;script&gt; &amp; snake_case_name", "a &lt;script&gt; &amp; snake_case_name"),
+    ("> quoted\nplain", "<blockquote>quoted</blockquote><br>plain"),
+    ("<javascript:alert(1)|x>", "javascript:alert(1)|x"),
+])
+def test_mrkdwn_renders_as_slack_does_and_escapes_the_rest(text, shown):
+    from sandbox.render import Names, mrkdwn
+
+    names = Names.of(Workspace.objects.get(pk="T0ACME0001"), "slackhub")
+
+    assert str(mrkdwn(text, names)) == shown
