@@ -116,7 +116,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "installations.logs.RequestLogContext",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -306,30 +305,19 @@ CONTENT_SECURITY_POLICY = (
 # Monitoring that sends `Authorization: Bearer <HEALTH_TOKEN>` sees /readyz's details (staff do too).
 HEALTH_TOKEN = os.getenv("HEALTH_TOKEN", "")
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
-# "plain" lines for people, or "json": one object per line with the request id, the workspace and,
-# for Slack's endpoints, one line per request with its outcome (installations/logs.py).
-LOG_FORMAT = os.getenv("LOG_FORMAT", "plain")
-if LOG_FORMAT not in ("plain", "json"):
-    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # On every handler: tokens, OAuth codes, webhook URLs and secrets never reach a log line, whoever
-    # logs them, and no input starts a line of its own.
+    # On every handler: tokens, webhook URLs and secrets never reach a log line, whoever logs them.
     "filters": {"redact_secrets": {"()": "installations.redaction.RedactSecrets"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "installations.logs.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django's default handlers for these would bypass the filter: theirs go to ours instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
-        # A line per Slack request: in JSON, for log pipelines; people have the server's access log.
-        "slackhub.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
 

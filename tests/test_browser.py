@@ -55,8 +55,12 @@ def page(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Chromium reports what the Content-Security-Policy blocked on the console: nothing may be.
+    page.csp_violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and page.csp_violations.append(message.text))
     yield page
     context.close()
+    assert page.csp_violations == []
 
 
 def screenshot(page, name):
@@ -189,3 +193,38 @@ def test_a_support_user_cannot_uninstall(slack, browser, page, support_group):
     assert workspace.status == models.Workspace.ACTIVE and models.Installation.objects.exists()
     assert not Token.objects.filter(revoked=True).exists()
     assert not workspace.events.filter(kind=models.InstallationEvent.UNINSTALLED).exists()
+
+
+def test_the_home_page_leads_to_add_to_slack_and_the_console(slack, page, settings):
+    settings.SLACK_SANDBOX = True
+
+    page.goto(f"{slack}/")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("slackhub")
+    expect(page.get_by_role("link", name="Operator console")).to_have_attribute("href", "/admin/")
+    expect(page.get_by_role("main").get_by_role("link", name="Sandbox")).to_be_visible()
+    assert page.evaluate("fetch('/favicon.ico').then(r => r.status)") == 200
+    screenshot(page, "home")
+    assert_accessible(page)
+    page.get_by_role("link", name="Add to Slack").click()
+    expect(page).to_have_title("Add slackhub to Slack")
+
+
+def test_the_workspace_list_fits_a_laptop_screen(slack, rotating, browser, page, admin_user):
+    install(browser, slack)
+    install(browser, slack, target="T0GLOBEX01", user="T0GLOBEX01:U0GLOBEX01")
+    install(browser, slack, target="E0INITECH1", user="T0INIEAST1:W0INITECH1")
+
+    log_in(page, slack, "admin", "password")
+    page.goto(f"{slack}/admin/installations/workspace/")
+
+    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Select workspace to view")
+    widths = page.evaluate("""() => {
+        const results = document.querySelector('#changelist .results');
+        return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+                table: results.scrollWidth, room: results.clientWidth};
+    }""")
+    screenshot(page, "admin-workspaces-1280")
+    assert widths["page"] <= widths["window"] and widths["table"] <= widths["room"], widths  # no sideways scrolling
+    assert_accessible(page)
