@@ -2,21 +2,34 @@
 here, everything else (messages, mentions, commands, block actions, any event) to the plugins."""
 
 import logging
-import re
 from datetime import datetime, timezone
 
+from slack_bolt.middleware import Middleware
+from slack_bolt.response import BoltResponse
+
+from bolt_app.dedupe import delivery_key
 from installations import models
 from installations.stores import installation_store, workspace_ids
-from plugins.dispatch import handle as deliver
+from plugins.tasks import enqueue
 
 logger = logging.getLogger(__name__)
-ANYTHING = re.compile(".*")
+OWN_EVENTS = ("app_uninstalled", "tokens_revoked")  # handled here, on Bolt's listeners
 
 
-def to_plugins(ack, body, context):
-    """Every other event, command and block action: acknowledged, then handed to the plugins."""
-    ack()
-    deliver(body, workspace_of(context))
+class ToPlugins(Middleware):
+    """Bolt global middleware (last): every request but uninstall and revocation goes to the plugins.
+
+    It runs in the request's own thread, so the work is in the broker (or, with the broker down,
+    queued in this process) before Slack gets its 200: an acked event survives a deploy. Bolt's
+    listeners would run on its in-memory thread pool after the ack instead (thread_runner.py).
+    """
+
+    def process(self, *, req, resp, next):
+        body = req.body
+        if (body.get("event") or {}).get("type") in OWN_EVENTS:
+            return next()
+        enqueue(body, workspace_of(req.context), key=delivery_key(body))
+        return BoltResponse(status=200, body="")
 
 
 def workspace_of(context) -> dict:
@@ -68,9 +81,6 @@ def tokens_revoked(event, body, context):
 
 
 def register(app):
+    app.use(ToPlugins())
     app.event("app_uninstalled")(app_uninstalled)
     app.event("tokens_revoked")(tokens_revoked)
-    # Bolt runs the first listener that matches, so these catch what the two above do not.
-    app.event(ANYTHING)(to_plugins)
-    app.command(ANYTHING)(to_plugins)
-    app.action(ANYTHING)(to_plugins)

@@ -223,3 +223,38 @@ def test_a_call_refused_for_missing_scope_tells_the_person_how_to_fix_it(install
     workspace = models.Workspace.objects.get(team_id=TEAM)
     assert MissingScope.objects.filter(workspace=workspace, scope="reactions:write").exists()
     assert bot_posts(text="plain: thing").exists()  # what it could do, it did
+
+
+def test_the_console_shows_a_workspaces_plugin_data(app, admin_client, client, support_group):
+    from django.contrib.auth.models import User
+
+    reply_to(app, f"<@{BOT}> store lunch at noon under lunch", "stored under lunch")
+    reply_to(app, f"<@{BOT}> grant role cook to <@{BOB}>", "now has role `cook`", user=ALICE)
+    workspace = models.Workspace.objects.get(team_id=TEAM)
+    url = f"/admin/plugins/plugindata/{workspace.pk}/change/"
+
+    page = admin_client.get(url).content.decode()
+    assert "plugins.builtin.notes.NotesPlugin" in page and "lunch" in page and "&#x27;lunch at noon&#x27;" in page
+    assert "cook" in page and BOB in page
+
+    support = User.objects.create_user("support-person", password="x", is_staff=True)
+    support.groups.add(support_group)
+    client.force_login(support)
+    page = client.get(url).content.decode()
+    assert "lunch" in page and "lunch at noon" not in page and "Values are shown to superusers only" in page
+    listing = client.get("/admin/plugins/plugindata/").content.decode()
+    assert "Acme" in listing
+
+
+def test_the_console_flags_a_workspace_missing_a_scope(installed_before_examples, admin_client):
+    say(installed_before_examples, "react please")
+    assert wait_for(lambda: MissingScope.objects.exists())
+
+    listing = admin_client.get("/admin/plugins/plugindata/?missing_scopes=yes").content.decode()
+    assert "needs reactions:write" in listing
+
+
+def test_hello_offers_the_reinstall_link_where_a_scope_is_missing(installed_before_examples):
+    assert people.run_command(installed_before_examples, TEAM, BOB, GENERAL, "/hello") == 200
+    hello = wait_for(lambda: Message.objects.filter(text__startswith="Hello", kind=Message.EPHEMERAL).first())
+    assert hello is not None and "reactions:write" in hello.text and "/slack/install" in hello.text

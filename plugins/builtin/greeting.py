@@ -1,5 +1,6 @@
 """The app's greeting: say hi when mentioned, and `/hello`."""
 
+from plugins import context, scopes
 from plugins.base import MachineBasePlugin
 from plugins.decorators import command, on, respond_to
 
@@ -22,5 +23,10 @@ class GreetingPlugin(MachineBasePlugin):
 
     @command("/hello")
     async def hello(self, command):
-        """/hello: a hello only you can see"""
-        await self.say(command.channel.id, f"Hello, {command.at_sender}! :wave:", ephemeral_user=command.sender.id)
+        """/hello: a hello only you can see (and whether the app needs a reinstall here)"""
+        text = f"Hello, {command.at_sender}! :wave:"
+        lacking = scopes.lacking(context.current(), scopes.requested())
+        if lacking:
+            text += (f"\nThis workspace's installation lacks {', '.join(f'`{s}`' for s in lacking)}, so some of what "
+                     f"I do is off here. An admin can reinstall the app to grant it: {scopes.reinstall_url()}")
+        await self.say(command.channel.id, text, ephemeral_user=command.sender.id)

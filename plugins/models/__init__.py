@@ -59,3 +59,12 @@ class MissingScope(models.Model):
 
     def __str__(self):
         return f"needs {self.scope}"
+
+
+class PluginData(Workspace):
+    """A workspace as the console's "Plugin data" pages show it: storage keys, roles, missing scopes."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "workspace's plugin data"
+        verbose_name_plural = "plugin data"
