@@ -170,7 +170,7 @@ def test_the_favicon_is_served(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/", "/slack/install", "/admin/login/", "/slack/oauth_redirect"])
+@pytest.mark.parametrize("url", ["/", "/slack/install", "/admin/login/", "/slack/oauth_redirect", "/sandbox/"])
 def test_pages_carry_a_content_security_policy_without_inline_script(client, url):
     policy = client.get(url)["Content-Security-Policy"]
 
