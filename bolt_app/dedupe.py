@@ -16,6 +16,8 @@ from django.core.cache import cache
 from slack_bolt.middleware import Middleware
 from slack_bolt.response import BoltResponse
 
+from installations import metrics
+
 logger = logging.getLogger(__name__)
 
 # Longer than Slack's retries (about 5 minutes in all) and the signature's 5-minute window.
@@ -82,4 +84,5 @@ class SkipRepeats(Middleware):
             return next()
         retry = req.headers.get("x-slack-retry-num", [None])[0]
         logger.info("Skipped a repeated delivery (%s, retry %s)", key, retry)
+        metrics.count_slack_request(req.body, "repeat")
         return BoltResponse(status=200, body="")

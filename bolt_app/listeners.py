@@ -8,7 +8,7 @@ from slack_bolt.middleware import Middleware
 from slack_bolt.response import BoltResponse
 
 from bolt_app.dedupe import delivery_key
-from installations import models
+from installations import metrics, models
 from installations.stores import installation_store, workspace_ids
 from plugins.tasks import enqueue
 
@@ -27,8 +27,14 @@ class ToPlugins(Middleware):
     def process(self, *, req, resp, next):
         body = req.body
         if (body.get("event") or {}).get("type") in OWN_EVENTS:
+            metrics.count_slack_request(body, "listener")
             return next()
-        enqueue(body, workspace_of(req.context), key=delivery_key(body))
+        try:
+            enqueue(body, workspace_of(req.context), key=delivery_key(body))
+        except Exception:
+            metrics.count_slack_request(body, "error")
+            raise
+        metrics.count_slack_request(body, "queued")
         return BoltResponse(status=200, body="")
 
 

@@ -18,6 +18,8 @@ from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions
 from slack_bolt.response import BoltResponse
 
+from installations import metrics
+
 logger = logging.getLogger(__name__)
 
 # Slack's scopes in plain words, for the install page.
@@ -155,6 +157,7 @@ def install_failed(args):
         done = _finished_install(args.request)
         if done:
             return page("slack/success.html", workspace=done["workspace"], open_url=done["open_url"], reloaded=True)
+    metrics.OAUTH_FAILURES.labels(reason if reason in FAILURES else "other").inc()  # a bounded label
     title, explanation = FAILURES.get(
         reason, ("Slack reported an error", f"Slack answered with “{reason}”. Nothing was installed.")
     )
@@ -176,6 +179,7 @@ class InstallFlow(OAuthFlow):
     def handle_callback(self, request):
         if not any(_query(request, name) for name in ("code", "state", "error")):
             # Opened directly (a bookmark, a typed address): Bolt would blame another browser.
+            metrics.OAUTH_FAILURES.labels("not_from_slack").inc()
             title, explanation = FAILURES["not_from_slack"]
             return page("slack/failure.html", status=400, title=title, explanation=explanation, reason="not_from_slack")
         return self._or_unavailable(super().handle_callback, request)
@@ -185,6 +189,7 @@ class InstallFlow(OAuthFlow):
             return handle(request)
         except Exception as error:  # the database or Redis behind the OAuth state store is down
             logger.error("Install flow unavailable: %s", type(error).__name__)
+            metrics.OAUTH_FAILURES.labels("unavailable").inc()
             title, explanation = FAILURES["unavailable"]
             return page("slack/failure.html", status=503, title=title, explanation=explanation, reason="unavailable")
 

@@ -6,6 +6,7 @@ threads spend their time waiting on Slack and the database, not the CPU.
 
 import multiprocessing
 import os
+import tempfile
 
 bind = f"0.0.0.0:{os.getenv('PORT', '8000')}"
 worker_class = "gthread"
@@ -24,6 +25,28 @@ errorlog = "-"
 # The path without its query string: /slack/oauth_redirect carries the OAuth code and state there.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# /metrics (METRICS_TOKEN) must see every worker: prometheus_client's multiprocess mode, where each
+# worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR. Set here, in the master, before any
+# worker imports prometheus_client (it reads the variable at import).
+if os.getenv("METRICS_TOKEN") and not os.getenv("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slackhub-metrics-")
+
+
+def on_starting(server):
+    """What ended processes counted is cleared at start (a directory given may be a previous run's)."""
+    if os.getenv("PROMETHEUS_MULTIPROC_DIR"):
+        from installations import metrics
+
+        metrics.remove_ended()
+
+
+def child_exit(server, worker):
+    """An ended worker's live gauges stop counting; its counters stay until the next start."""
+    if os.getenv("PROMETHEUS_MULTIPROC_DIR"):
+        from installations import metrics
+
+        metrics.process_ended(worker.pid)
 
 
 def post_worker_init(worker):

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bolt_app.metrics_view.RequestMetrics",  # counts and times every request (installations/metrics.py)
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -226,6 +227,7 @@ _dramatiq_middleware = [
     # Failures and schedule runs in the admin; never a query for a message that succeeds.
     "background.middleware.Bookkeeping",
     "background.middleware.InProcessWorker",
+    "installations.metrics.WorkerProcesses",  # worker processes count where /metrics reads
 ]
 if BROKER_URL:
     DRAMATIQ_BROKER = {
@@ -280,7 +282,7 @@ if envbool("SECURE_PROXY_SSL_HEADER", "False" if DEBUG else "True"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False" if DEBUG else "True")
 # Orchestrators' probes reach the process directly, over plain http.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False" if DEBUG else "True")
 # Only a submission at hstspreload.org puts a domain on browsers' preload lists.
@@ -304,6 +306,10 @@ CONTENT_SECURITY_POLICY = (
 
 # Monitoring that sends `Authorization: Bearer <HEALTH_TOKEN>` sees /readyz's details (staff do too).
 HEALTH_TOKEN = os.getenv("HEALTH_TOKEN", "")
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics is a 404.
+# With it, config/gunicorn.py has every web worker count into PROMETHEUS_MULTIPROC_DIR (a fresh
+# temporary directory unless given); give Dramatiq workers on the same host the same directory.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.cache import caches
 
-from installations import crypto, local_cache
+from installations import crypto, local_cache, metrics
 from installations.stores import DjangoInstallationStore, workspace_ids
 
 _MISS = "miss"  # cached "no such installation"
@@ -159,7 +159,9 @@ class CacheableInstallationStore(DjangoInstallationStore):
         key = self._entry_key(enterprise_id, team_id, kind, user_id)
         snapshot, found = self._read(enterprise_id, team_id, [key])
         if key in found:
+            metrics.AUTHORIZE_CACHE_HIT.inc()
             return found[key]
+        (metrics.AUTHORIZE_CACHE_MISS if snapshot.generation is not None else metrics.AUTHORIZE_CACHE_OUTAGE).inc()
         entity = load()
         self._write(snapshot, {key: entity})
         return entity

@@ -32,6 +32,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
+from installations import metrics
+
 logger = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 5
@@ -240,6 +242,7 @@ class TrackedLocalCopy(LocalCopy):
         if self._connection is not None or self._retry_at == 0.0:
             logger.warning("Local installation cache off for %ss (Redis invalidations unavailable: %s)",
                            _RETRY_SECONDS, type(error).__name__)
+            metrics.LOCAL_COPY_OFF.inc()
         if self._connection is not None:
             try:
                 self._connection.disconnect()

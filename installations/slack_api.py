@@ -3,9 +3,14 @@
 from django.conf import settings
 from slack_sdk import WebClient
 
+from installations import metrics
+
 
 def web_client(token=None) -> WebClient:
-    return WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=10)
+    # Each call counted by method and outcome; a 429 waited out (Retry-After) once, and counted.
+    return metrics.CountedWebClient(
+        token=token, base_url=settings.SLACK_API_URL, timeout=10, retry_handlers=metrics.retry_handlers()
+    )
 
 
 def client_for_workspace(enterprise_id=None, team_id=None, is_enterprise_install=False) -> WebClient:

@@ -10,12 +10,14 @@ a plugin that raises is logged with its workspace and plugin, and the others sti
 import inspect
 import logging
 import re
+import time
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import caches
 from slack_sdk.errors import SlackApiError
 
+from installations import metrics
 from installations.models import Workspace
 from plugins import awaitable as aio
 from plugins import context, scopes
@@ -191,18 +193,23 @@ def _call(here, handler, *args, start=False, **kwargs):
     if _takes_logger(handler.function):
         kwargs["logger"] = logging.getLogger(handler.plugin)
     previous, here.plugin = here.plugin, handler.plugin
+    outcome, started = "ok", time.perf_counter()
     try:
         (aio.start if start else aio.run)(handler.function, *args, **kwargs)
     except SlackApiError as error:
+        outcome = "slack_refused"
         code = error.response.get("error")
         logger.warning("plugin %s.%s in workspace %s: Slack refused a call (%s)", handler.plugin, handler.method,
                        here.team_id or here.enterprise_id, code)
         if code == "missing_scope" and args and hasattr(args[0], "say"):
             _explain_missing_scope(args[0], error.response.get("needed") or "")
     except Exception:
+        outcome = "error"
         logger.exception("plugin %s.%s failed in workspace %s", handler.plugin, handler.method, here.team_id or here.enterprise_id)
     finally:
         here.plugin = previous
+        metrics.PLUGIN_RUNS.labels(handler.plugin, outcome).inc()
+        metrics.PLUGIN_DURATION.labels(handler.plugin).observe(time.perf_counter() - started)
 
 
 def _explain_missing_scope(target, needed):
