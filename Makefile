@@ -21,10 +21,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	@echo ""
-	@echo "  slackhub is starting: open http://127.0.0.1:$(PORT)/slack/install to install the app"
-	@echo "  (sandbox at http://127.0.0.1:$(PORT)/sandbox/, admin at /admin/ after 'make superuser')"
-	@echo ""
+	@PORT=$(PORT) $(BIN)/python -m config.preflight $(PORT)
 	@# runall: the development server with the worker and the scheduler inside it (Procfile for production)
 	PORT=$(PORT) $(BIN)/python manage.py runall 127.0.0.1:$(PORT)
 

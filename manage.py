@@ -6,4 +6,6 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from config.startup import run_or_explain
+
+    run_or_explain(lambda: execute_from_command_line(sys.argv))

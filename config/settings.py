@@ -31,7 +31,10 @@ def envlist(name, default=""):
 DEBUG = envbool("DEBUG")
 PRODUCTION = not DEBUG
 
+# Every missing or invalid setting, reported together at the end of this file (one short error,
+# no traceback: manage.py and config/wsgi.py print it and exit).
 _missing = []
+_problems = []
 
 
 def required(name, dev_default):
@@ -46,6 +49,8 @@ def required(name, dev_default):
 
 SECRET_KEY = required("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
+if PRODUCTION and not ALLOWED_HOSTS:
+    _missing.append("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 # --- Slack app (Bolt's setting names) --------------------------------------------------------
@@ -54,7 +59,7 @@ SLACK_CLIENT_ID = os.getenv("SLACK_CLIENT_ID", "")
 # never in production.
 SLACK_SANDBOX = envbool("SLACK_SANDBOX", "False" if SLACK_CLIENT_ID or PRODUCTION else "True")
 if SLACK_SANDBOX and PRODUCTION:
-    raise ImproperlyConfigured("SLACK_SANDBOX cannot be on with DEBUG off (production settings).")
+    _problems.append("SLACK_SANDBOX cannot be on with DEBUG off (production settings).")
 if not SLACK_CLIENT_ID:
     SLACK_CLIENT_ID = required("SLACK_CLIENT_ID", "sandbox-client-id")
 SLACK_CLIENT_SECRET = required("SLACK_CLIENT_SECRET", "sandbox-client-secret")
@@ -116,6 +121,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "installations.logs.RequestLogContext",  # first: every line of the request carries its id
     "bolt_app.metrics_view.RequestMetrics",  # counts and times every request (installations/metrics.py)
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -311,38 +317,45 @@ HEALTH_TOKEN = os.getenv("HEALTH_TOKEN", "")
 # temporary directory unless given); give Dramatiq workers on the same host the same directory.
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
+# "plain" lines for people, or "json": one object per line with the request id, the workspace and,
+# for Slack's endpoints, one line per request with its outcome (installations/logs.py).
+LOG_FORMAT = os.getenv("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    _problems.append(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+    LOG_FORMAT = "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # On every handler: tokens, webhook URLs and secrets never reach a log line, whoever logs them.
+    # On every handler: tokens, OAuth codes, webhook URLs and secrets never reach a log line, whoever
+    # logs them, and no input starts a line of its own.
     "filters": {"redact_secrets": {"()": "installations.redaction.RedactSecrets"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "installations.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django's default handlers for these would bypass the filter: theirs go to ours instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
+        # A line per Slack request: in JSON, for log pipelines; people have the server's access log.
+        "slackhub.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
-
-if _missing:
-    raise ImproperlyConfigured(
-        "Missing required settings for production (DEBUG is off): " + ", ".join(_missing)
-        + ". Set them in the environment, or set DEBUG=1 for local development."
-    )
 
 # --- Tokens at rest ---------------------------------------------------------------------------
 # Fernet keys, comma-separated: the first encrypts, all decrypt (rotate with
 # `manage.py rotate_token_encryption`). Development derives one from SECRET_KEY.
 TOKEN_ENCRYPTION_KEYS = envlist("TOKEN_ENCRYPTION_KEYS")
-if not TOKEN_ENCRYPTION_KEYS:
-    if PRODUCTION:
-        raise ImproperlyConfigured(
-            "Missing required settings for production (DEBUG is off): TOKEN_ENCRYPTION_KEYS. "
-            'Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-        )
+if not TOKEN_ENCRYPTION_KEYS and PRODUCTION:
+    _missing.append("TOKEN_ENCRYPTION_KEYS")
+    _problems.append(
+        'TOKEN_ENCRYPTION_KEYS: generate a key with: python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"'
+    )
+elif not TOKEN_ENCRYPTION_KEYS:
     import base64
     import hashlib
 
@@ -354,6 +367,11 @@ for _position, _key in enumerate(TOKEN_ENCRYPTION_KEYS, start=1):
         Fernet(_key.encode())
     except ValueError:
         # Caught here rather than as a 500 on the first token read.
-        raise ImproperlyConfigured(
-            f"TOKEN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes)."
-        ) from None
+        _problems.append(f"TOKEN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes).")
+
+if _missing or _problems:
+    raise ImproperlyConfigured("\n".join(
+        ([f"Missing required settings for production (DEBUG is off): {', '.join(_missing)}."] if _missing else [])
+        + _problems
+        + ["Set them in the environment (README \"Configuration\"), or set DEBUG=1 for local development."]
+    ))

@@ -258,3 +258,32 @@ def test_hello_offers_the_reinstall_link_where_a_scope_is_missing(installed_befo
     assert people.run_command(installed_before_examples, TEAM, BOB, GENERAL, "/hello") == 200
     hello = wait_for(lambda: Message.objects.filter(text__startswith="Hello", kind=Message.EPHEMERAL).first())
     assert hello is not None and "reactions:write" in hello.text and "/slack/install" in hello.text
+
+
+def test_a_handler_without_storage_costs_no_sql_once_warm(app):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from plugins import dispatch
+    from sandbox import events
+
+    workspace = {"enterprise_id": None, "team_id": TEAM, "is_enterprise_install": False, "user_id": BOB}
+    ping = lambda: events.event_callback_body(TEAM, events.message(TEAM, BOB, GENERAL, "ping"))  # noqa: E731
+    dispatch.handle(ping(), workspace)  # fills the installation cache
+
+    with CaptureQueriesContext(connection) as queries:
+        dispatch.handle(ping(), workspace)
+
+    assert [query["sql"] for query in queries.captured_queries] == []
+    assert bot_posts(text="pong").count() == 2
+
+
+def test_workspaces_keep_their_own_notes(app, browser):
+    assert install(browser, app, target="T0GLOBEX01", user="T0GLOBEX01:U0GLOBEX01").status_code == 200
+    reply_to(app, f"<@{BOT}> store acme secret under plan", "stored under plan")
+
+    globex_bot = bot_user_id("T0GLOBEX01")
+    assert people.post_message(app, "T0GLOBEX01", "U0GLOBEX02", "C0GLOBGEN1", f"<@{globex_bot}> retrieve plan") == 200
+    answer = wait_for(lambda: bot_posts(channel="C0GLOBGEN1", text__in=["Key not found!", "'acme secret' retrieved from <plan>!"]).first())
+    assert answer is not None and answer.text == "Key not found!"
+    assert answer.workspace_id == "T0GLOBEX01"
