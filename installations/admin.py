@@ -24,7 +24,8 @@ from django.utils import formats, timezone
 
 from installations import models
 from installations.crypto import Unreadable
-from installations.rotation import RefreshRefused, due_workspaces, refresh_workspace
+from installations.rotation import ANYTIME, RefreshRefused, due_workspaces, refresh_workspace
+from installations.stores import installation_store
 from installations.uninstall import uninstall_workspace
 
 RECENT_EVENTS = 20
@@ -310,9 +311,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Refresh tokens now", permissions=["refresh"])
     def refresh_tokens_now(self, request, queryset):
-        from bolt_app.app import get_store
-
-        store = get_store()
+        store = installation_store()
         for workspace in queryset:
             if workspace.status != models.Workspace.ACTIVE:
                 self.message_user(
@@ -321,8 +320,8 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                 continue
             try:
                 done = refresh_workspace(
-                    store, workspace.enterprise_id, workspace.team_id, every_user=True,
-                    actor=f"operator:{request.user.get_username()}", force=True,
+                    store, workspace.enterprise_id, workspace.team_id,
+                    actor=f"operator:{request.user.get_username()}", within=ANYTIME,
                 )
             except RefreshRefused as refused:
                 self.message_user(request, f"{workspace}: Slack refused the refresh ({refused}); needs reinstall.", messages.ERROR)
@@ -344,13 +343,11 @@ class WorkspaceAdmin(ReadOnlyAdmin):
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 "from_change_page": request.POST.get("from_change_page", ""),
             })
-        from bolt_app.app import get_store
-
         for workspace in queryset:
             if workspace.status == models.Workspace.UNINSTALLED:
                 self.message_user(request, f"{workspace}: already uninstalled.", messages.INFO)
                 continue
-            confirmed = uninstall_workspace(get_store(), workspace, actor=f"operator:{request.user.get_username()}")
+            confirmed = uninstall_workspace(installation_store(), workspace, actor=f"operator:{request.user.get_username()}")
             if confirmed:
                 self.message_user(request, f"{workspace}: tokens revoked at Slack and deleted.", messages.SUCCESS)
             else:

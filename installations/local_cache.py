@@ -1,43 +1,39 @@
 """Each process's copy of what the installation cache holds: decoded, so a warm event neither
 decrypts nor unpickles a cached entry, and, with Redis, makes no round trip at all.
 
-Entries are kept (as plaintext pickles, in a bounded LRU) with the workspace generation they were
-read under (see `installations.cache`), and only served under that generation:
+Entries are kept (as plaintext pickles, in a bounded LRU, no longer than the cache's TTL) with the
+workspace generation they were read under (see `installations.cache`), and only served under it:
 
 - `LocalCopy` (any cache but Redis): the store reads the workspace's current generation from the
   shared cache (one small read) and the copy serves what it holds under it.
 - `TrackedLocalCopy` (Redis): Redis itself tells the process when a generation key changes
-  (server-assisted client-side caching: `CLIENT TRACKING ... BCAST`, Redis >= 6), so not even the
-  generation is read. One dedicated connection per process receives an invalidation message
-  whenever a generation key is deleted, created or expires; before every lookup the copy applies
-  the messages already waiting on it (one non-blocking poll, ~3 µs). A write made by any process
-  is seen by every other process's next event: Redis queues the invalidation message before it
-  answers the writer. Whenever it cannot be sure (the connection broke or cannot be opened, Redis
-  was flushed, the server refuses tracking, the process forked) it empties itself and the store
-  reads Redis as before; entries also age out after `max_age` seconds, a bound on staleness should
-  the connection go silent without breaking. A fill races with invalidations: a lookup returns an
-  *epoch*, and `fill` keeps nothing if any invalidation arrived since, so a generation read just
-  before it was deleted is never kept.
+  (`installations.redis_cache.Invalidations`), so not even the generation is read. Before every
+  lookup the copy applies the messages already waiting (one non-blocking poll, ~3 µs). A write made
+  by any process is seen by every other process's next event: Redis queues the invalidation message
+  before it answers the writer. Whenever it cannot be sure (the connection broke or cannot be
+  opened, Redis was flushed, the process forked) it empties itself and the store reads Redis as
+  before. A connection can also go silent without breaking (a partition): a daemon thread sends a
+  PING on it every `INSTALLATION_LOCAL_CACHE_PING_SECONDS` and empties the copy when the previous
+  one went unanswered, so nothing stale is served for longer than two such periods. A fill races
+  with invalidations: a lookup returns an *epoch*, and `fill` keeps nothing if any invalidation
+  arrived since, so a generation read just before it was deleted is never kept.
 """
 
 import logging
 import os
-import select
 import threading
 import time
+import weakref
 from collections import OrderedDict
 
-import redis
 from django.conf import settings
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 
-from installations import metrics
+from installations import metrics, redis_cache
 
 logger = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 5
-_CHANNEL = "__redis__:invalidate"
 
 
 def for_cache(alias, tracked_prefix, ttl):
@@ -45,23 +41,21 @@ def for_cache(alias, tracked_prefix, ttl):
     Its entries live no longer than the cache's own (`ttl`)."""
     if settings.INSTALLATION_LOCAL_CACHE_SIZE <= 0:
         return None
-    sizes = dict(
-        max_entries=settings.INSTALLATION_LOCAL_CACHE_SIZE,
-        max_age=min(settings.INSTALLATION_LOCAL_CACHE_MAX_AGE, ttl),
-    )
+    sizes = dict(max_entries=settings.INSTALLATION_LOCAL_CACHE_SIZE, max_age=ttl)
     cache = caches[alias]
-    key_base = cache.make_key("")
-    if not isinstance(cache, RedisCache) or cache.make_key(tracked_prefix) != key_base + tracked_prefix:
+    prefix = redis_cache.tracked_key_prefix(cache, tracked_prefix)
+    if prefix is None:
         return LocalCopy(**sizes)  # not Redis, or a custom KEY_FUNCTION: no messages to rely on
-    url = cache._servers[0]  # the server Django writes to
-    # Django's pool options (timeouts, TLS, credentials), but redis-py's own RESP2 parser.
-    options = {name: value for name, value in cache._cache._pool_options.items() if name != "parser_class"}
 
     def connect():
-        client = redis.Redis.from_url(url, protocol=2, **options)
-        return client.connection_pool.make_connection()
+        return redis_cache.Invalidations(cache, prefix, name=f"slackhub-invalidations-{os.getpid()}")
 
-    return TrackedLocalCopy(connect=connect, key_base=key_base, tracked_prefix=tracked_prefix, **sizes)
+    return TrackedLocalCopy(
+        connect=connect,
+        key_base=cache.make_key(""),
+        ping_seconds=settings.INSTALLATION_LOCAL_CACHE_PING_SECONDS,
+        **sizes,
+    )
 
 
 class LocalCopy:
@@ -157,97 +151,111 @@ class TrackedLocalCopy(LocalCopy):
 
     tracked = True
 
-    def __init__(self, *, connect, key_base, tracked_prefix, **sizes):
-        """`connect()` opens a RESP2 redis-py connection; `key_base` is what the Django cache puts
-        before every key (`KEY_PREFIX:VERSION:`); `tracked_prefix` the logical prefix of the keys
-        whose changes empty this copy (the generation keys)."""
+    def __init__(self, *, connect, key_base, ping_seconds, **sizes):
+        """`connect()` opens an `installations.redis_cache.Invalidations`; `key_base` is what the
+        Django cache puts before every key (`KEY_PREFIX:VERSION:`); `ping_seconds` the period of
+        the partition guard."""
         super().__init__(**sizes)
         self._connect = connect
-        self._key_base = key_base
-        self._tracked_prefix = tracked_prefix
-        self._connection = None
-        self._poll = None
-        self._client_id = None
+        self._skip = len(key_base)
+        self._ping_seconds = ping_seconds
+        self._invalidations = None
+        self._ping_unanswered = False
         self._pid = os.getpid()
+        self._guarded_in = None  # the process whose guard thread runs
         self._retry_at = 0.0
         self._opening = threading.Lock()
 
     def _prepare(self):
-        """Open the tracking connection if there is none, outside the lock: opening can wait up to
-        the socket timeout, so one thread tries while the others go on without the copy."""
-        if self._pid != os.getpid():  # forked: the connection belongs to the parent
+        """Open the connection if there is none, outside the lock: opening can wait up to the socket
+        timeout, so one thread tries while the others go on without the copy."""
+        if self._pid != os.getpid():  # forked: the connection belongs to the parent (left untouched)
             with self._lock:
-                self._pid, self._connection = os.getpid(), None
+                self._pid, self._invalidations = os.getpid(), None
                 self._reset()
-        if self._connection is not None or time.monotonic() < self._retry_at or not self._opening.acquire(blocking=False):
+        if self._invalidations is not None or time.monotonic() < self._retry_at:
+            return
+        if not self._opening.acquire(blocking=False):
             return
         try:
-            connection = self._open()
+            invalidations = self._connect()
         except Exception as error:
             with self._lock:
                 self._fail(error)
         else:
             with self._lock:
-                self._connection = connection
+                self._invalidations, self._ping_unanswered = invalidations, False
                 self._reset()  # anything held from before this connection may have missed a message
+            self._guard()
         finally:
             self._opening.release()
 
+    def _guard(self):
+        if self._guarded_in != os.getpid():  # threads do not survive a fork
+            self._guarded_in = os.getpid()
+            thread = threading.Thread(
+                target=_guard, args=(weakref.ref(self), self._ping_seconds), name="installation-cache-guard", daemon=True
+            )
+            thread.start()
+
+    def check(self):
+        """The partition guard, every `ping_seconds`: empty the copy when Redis did not answer the
+        previous PING (the connection went silent, so invalidation messages may be lost), then PING."""
+        with self._lock:
+            if self._invalidations is None or not self._sync():
+                return
+            if self._ping_unanswered:
+                self._fail(TimeoutError("no answer to PING"))
+                return
+            try:
+                self._invalidations.ping()
+            except Exception as error:
+                self._fail(error)
+                return
+            self._ping_unanswered = True
+
     def _sync(self):
-        """Apply the invalidations waiting on the connection; False when this copy can't be trusted."""
-        if self._connection is None:
+        """Apply the messages waiting on the connection; False when this copy can't be trusted."""
+        if self._invalidations is None:
             return False
         try:
-            # One poll() when nothing is waiting (redis-py's can_read makes three system calls);
-            # a drain leaves redis-py's read buffer empty, so the socket alone tells.
-            if self._poll.poll(0):
-                while self._connection.can_read(0):
-                    self._apply(self._connection.read_response())
+            while self._invalidations.pending():
+                self._apply(*self._invalidations.read())
         except Exception as error:
             self._fail(error)
             return False
         return True
 
-    def _open(self):
-        connection = self._connect()
-        try:
-            connection.connect()
-            connection.send_command("CLIENT", "ID")
-            client_id = self._client_id = connection.read_response()
-            # Redirect to itself: in RESP2 the messages come as a pub/sub channel.
-            prefix = self._key_base + self._tracked_prefix
-            connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", prefix)
-            if connection.read_response() not in (b"OK", "OK"):
-                raise ConnectionError("CLIENT TRACKING refused")
-            connection.send_command("SUBSCRIBE", _CHANNEL)
-            connection.read_response()
-            self._poll = select.poll()
-            self._poll.register(connection._sock, select.POLLIN | select.POLLPRI)
-        except Exception:
-            connection.disconnect()
-            raise
-        return connection
-
-    def _apply(self, message):
+    def _apply(self, kind, keys):
+        if kind == "pong":
+            self._ping_unanswered = False
+            return
         self._epoch += 1
-        keys = message[2] if isinstance(message, list) and len(message) == 3 and message[0] == b"message" else None
-        if not isinstance(keys, list):  # None: Redis was flushed; anything else: unexpected
+        if kind != "invalidated" or keys is None:  # None: Redis was flushed; anything else: unexpected
             self._items.clear()
             return
-        skip = len(self._key_base)
         for key in keys:
-            self._items.pop(key.decode()[skip:], None)
+            self._items.pop(key.decode()[self._skip:], None)
 
     def _fail(self, error):
-        if self._connection is not None or self._retry_at == 0.0:
+        if self._invalidations is not None or self._retry_at == 0.0:
             logger.warning("Local installation cache off for %ss (Redis invalidations unavailable: %s)",
                            _RETRY_SECONDS, type(error).__name__)
             metrics.LOCAL_COPY_OFF.inc()
-        if self._connection is not None:
-            try:
-                self._connection.disconnect()
-            except Exception:
-                pass
-        self._connection = None
+        if self._invalidations is not None:
+            self._invalidations.close()
+        self._invalidations = None
         self._retry_at = time.monotonic() + _RETRY_SECONDS
         self._reset()
+
+
+def _guard(copy_ref, seconds):
+    """The guard thread of one copy; ends when the copy is gone (or the process forked)."""
+    pid = os.getpid()
+    while True:
+        time.sleep(seconds)
+        copy = copy_ref()
+        if copy is None or os.getpid() != pid:
+            return
+        copy.check()
+        del copy

@@ -146,3 +146,12 @@ class InstallationEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} — {self.workspace}"
+
+    @classmethod
+    def record(cls, workspace, kind, *, actor="", detail=""):
+        """Add a line to the workspace's audit trail: the one way it is written (stores, rotation,
+        uninstall, listeners). `workspace` None (never installed here) records nothing. Never pass a
+        token in `detail`."""
+        if workspace is None:
+            return None
+        return cls.objects.create(workspace=workspace, kind=kind, actor=actor, detail=detail)

@@ -3,56 +3,66 @@
 Slack invalidates a refresh token once it is used, so two workers refreshing one installation at
 once leave one of them with `invalid_refresh_token` (node-slack-sdk #2504, bolt-python #663). Here a
 refresh takes a per-workspace lock (a Redis lock with REDIS_URL, else a lease on the workspace row),
-re-reads the rows, refreshes only what is still due, saves, and invalidates the cache after commit;
-waiters then read the new token.
+re-reads the rows, refreshes only what is still due, saves, and tells the store before releasing
+the lock; waiters then read the new token.
+
+Two ways in: `fresh_credentials` (what a request to Slack is made with, refreshed first when due:
+Bolt's authorize and `client_for_workspace`) and `refresh_workspace` (cron, operators).
 """
 
 import logging
+import math
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple, Optional
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone as django_timezone
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store import Bot
 
 from installations import models
+from installations.redis_cache import redis_client, redis_key
 from installations.slack_api import web_client
-from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, redis_client, redis_key, workspace_ids
+from installations.stores import BOT_TOKEN_FIELDS, USER_TOKEN_FIELDS, workspace_ids
 
 logger = logging.getLogger(__name__)
+
+ANYTIME = math.inf  # `within=ANYTIME`: every rotating token is due
 
 
 class RefreshRefused(Exception):
     """Slack refused a refresh (e.g. `invalid_refresh_token`): the workspace needs a reinstall."""
 
 
-def is_due(expires_at, minutes=None) -> bool:
-    """`expires_at`: epoch seconds (slack_sdk) or an aware datetime (our rows)."""
+def _minutes(within):
+    return settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES if within is None else within
+
+
+def _expires_soon(expires_at, within=None) -> bool:
+    """`expires_at`: epoch seconds (slack_sdk) or an aware datetime (our rows); None never expires."""
     if expires_at is None:
         return False
     if isinstance(expires_at, datetime):
         expires_at = expires_at.timestamp()
-    minutes = settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES if minutes is None else minutes
-    return expires_at <= time.time() + minutes * 60
+    return expires_at <= time.time() + _minutes(within) * 60
 
 
-def installation_is_due(installation, minutes=None) -> bool:
-    """Whether an `Installation`'s (or a `Bot`'s) tokens are due for a refresh."""
-    user_refresh_token = getattr(installation, "user_refresh_token", None)  # a Bot has no user token
-    return (installation.bot_refresh_token is not None and is_due(installation.bot_token_expires_at, minutes)) or (
-        user_refresh_token is not None and is_due(installation.user_token_expires_at, minutes)
+def is_due(entity, within=None) -> bool:
+    """Whether an `Installation`'s or a `Bot`'s rotating tokens expire within `within` minutes
+    (default: SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES)."""
+    user_refresh_token = getattr(entity, "user_refresh_token", None)  # a Bot has no user token
+    return (entity.bot_refresh_token is not None and _expires_soon(entity.bot_token_expires_at, within)) or (
+        user_refresh_token is not None and _expires_soon(entity.user_token_expires_at, within)
     )
 
 
-def due_workspaces(workspaces, minutes=None):
+def due_workspaces(workspaces, within=None):
     """`workspaces` (a Workspace queryset) narrowed to those with a bot or user token that can be
-    refreshed and expires within `minutes` (default: the rotation window)."""
-    minutes = settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES if minutes is None else minutes
-    horizon = django_timezone.now() + timedelta(minutes=minutes)
+    refreshed and expires within `within` minutes (default: the rotation window)."""
+    horizon = django_timezone.now() + timedelta(minutes=_minutes(within))
     bots = models.Bot.objects.filter(
         workspace=OuterRef("pk"), bot_refresh_token__isnull=False, bot_token_expires_at__lte=horizon
     )
@@ -105,18 +115,16 @@ def _refresh(refresh_token):
     return response["access_token"], response.get("refresh_token"), expires_at
 
 
-def refresh_workspace(
-    store, enterprise_id, team_id, user_ids=(), minutes=None, actor="slackhub", force=False, every_user=False
-):
-    """Refresh the workspace's bot token and the given users' (or, `every_user`, all users') tokens
-    that are due (or all, `force`).
+def refresh_workspace(store, enterprise_id, team_id, *, users=None, within=None, actor="slackhub"):
+    """Refresh the workspace's bot token and its users' tokens (`users`: those user ids; None:
+    every user) that expire within `within` minutes (default: the rotation window; `ANYTIME`: every
+    rotating token, now).
 
     Returns the list of what was refreshed ("bot", user ids). Raises `RefreshRefused` when Slack
     refuses; the workspace is then marked as needing a reinstall and not retried until reinstalled.
     """
     enterprise_id, team_id = workspace_ids(enterprise_id, team_id)
     client_id = store.client_id
-    due = (lambda expires_at: expires_at is not None) if force else (lambda expires_at: is_due(expires_at, minutes))
     refreshed, refused = [], None
     with workspace_lock(client_id, enterprise_id, team_id):
         workspace = models.Workspace.objects.of(client_id, enterprise_id, team_id).first()
@@ -128,7 +136,7 @@ def refresh_workspace(
         to_save = []
         try:
             bot = models.Bot.objects.filter(bot_token__isnull=False, **scope).order_by("-installed_at").first()
-            if bot is not None and bot.bot_refresh_token and due(bot.bot_token_expires_at):
+            if bot is not None and bot.bot_refresh_token and _expires_soon(bot.bot_token_expires_at, within):
                 old_token = bot.bot_token
                 bot.bot_token, bot.bot_refresh_token, bot.bot_token_expires_at = _refresh(bot.bot_refresh_token)
                 to_save.append((bot, BOT_TOKEN_FIELDS))
@@ -141,10 +149,10 @@ def refresh_workspace(
                 refreshed.append("bot")
             rows = models.Installation.objects.filter(user_token__isnull=False, **scope).order_by("-installed_at")
             latest_per_user = {}
-            for row in rows if every_user else rows.filter(user_id__in=user_ids):
+            for row in rows if users is None else rows.filter(user_id__in=users):
                 latest_per_user.setdefault(row.user_id, row)
             for user_id, row in latest_per_user.items():
-                if row.user_refresh_token and due(row.user_token_expires_at):
+                if row.user_refresh_token and _expires_soon(row.user_token_expires_at, within):
                     row.user_token, row.user_refresh_token, row.user_token_expires_at = _refresh(row.user_refresh_token)
                     to_save.append((row, USER_TOKEN_FIELDS))
                     refreshed.append(user_id)
@@ -155,55 +163,70 @@ def refresh_workspace(
             for row, fields in to_save:
                 row.save(update_fields=fields)
             if refreshed:
-                _record(workspace, models.InstallationEvent.REFRESHED, actor, "refreshed: " + ", ".join(refreshed))
+                models.InstallationEvent.record(
+                    workspace, models.InstallationEvent.REFRESHED, actor=actor, detail="refreshed: " + ", ".join(refreshed)
+                )
             if refused:
                 workspace.status = models.Workspace.NEEDS_REINSTALL
                 workspace.status_reason = f"refresh refused: {refused}"
                 workspace.save(update_fields=["status", "status_reason"])
-                _record(workspace, models.InstallationEvent.REFRESH_FAILED, actor, str(refused))
+                models.InstallationEvent.record(
+                    workspace, models.InstallationEvent.REFRESH_FAILED, actor=actor, detail=str(refused)
+                )
                 logger.error("Token refresh refused for %s (%s); the workspace needs a reinstall", workspace, refused)
         if refreshed or refused:
             # Before the lock is released: a process that waited for it then reads the new tokens.
-            store.invalidate(enterprise_id, team_id)
+            store.workspace_changed(enterprise_id, team_id)
     if refused:
         raise refused
     return refreshed
 
 
-def _record(workspace, kind, actor, detail):
-    models.InstallationEvent.objects.create(workspace=workspace, kind=kind, actor=actor, detail=detail)
+class Credentials(NamedTuple):
+    """What requests to Slack for a workspace are made with.
 
-
-def refresh_due_tokens(store, installation, user_id=None) -> bool:
-    """Refresh the due tokens of `installation` (an `Installation` or a `Bot`), once across processes.
-
-    True when the store holds newer tokens to read (refreshed here, or by the process that held the
-    workspace's lock first); False when nothing was due, or the refresh failed or was refused: the
-    current (possibly still valid) tokens stay in use.
+    `found`: the workspace's latest `Installation`, or, when none is left, its latest `Bot` (Bolt's
+    fallback: a bot saved alone, or left by `delete_installation`); `user`: the requesting user's
+    own latest `Installation` (None when they have none); `bot_token` / `user_token`: usable
+    (unexpired) tokens, or None.
     """
-    if not installation_is_due(installation):
-        return False
-    user_ids = [uid for uid in {getattr(installation, "user_id", None), user_id} if uid]
-    try:
-        refresh_workspace(store, installation.enterprise_id, installation.team_id, user_ids=user_ids)
-    except RefreshRefused:
-        return False
-    except Exception as error:  # Slack or the lock unreachable: keep serving with the current token
-        logger.warning("Token refresh failed for team %s: %s", installation.team_id, type(error).__name__)
-        return False
-    return True
+
+    found: object
+    user: object
+    bot_token: Optional[str]
+    user_token: Optional[str]
 
 
-def refreshed_if_due(store, installation, user_id=None):
-    """`installation` (an `Installation` or a `Bot` from the store, or None), read again after its
-    due tokens were refreshed; as it was when nothing was refreshed."""
-    if installation is None or not refresh_due_tokens(store, installation, user_id):
-        return installation
-    ids = dict(
-        enterprise_id=installation.enterprise_id,
-        team_id=installation.team_id,
-        is_enterprise_install=installation.is_enterprise_install,
-    )
-    if isinstance(installation, Bot):
-        return store.find_bot(**ids)
-    return store.find_installation(user_id=user_id, **ids)
+def fresh_credentials(store, *, enterprise_id, team_id, user_id=None, is_enterprise_install=False):
+    """The workspace's `Credentials` for a request by `user_id` (None: the bot's own), with the
+    tokens due within the rotation window refreshed first (once across processes); None when the
+    workspace has no usable token. A failed or refused refresh keeps the current tokens in use
+    while they last."""
+    ids = dict(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
+
+    def read():
+        latest, mine = store.find_authorization(user_id=user_id, **ids)
+        return (latest, mine) if latest is not None else (store.find_bot(**ids), None)
+
+    found, mine = read()
+    if any(entity is not None and is_due(entity) for entity in (found, mine)):
+        users = {getattr(found, "user_id", None), user_id} - {None}
+        try:  # by the ids the rows are stored under (an org-wide install's have no team)
+            refresh_workspace(store, found.enterprise_id, found.team_id, users=sorted(users))
+        except RefreshRefused:
+            pass
+        except Exception as error:  # Slack or the lock unreachable: keep serving with the current token
+            logger.warning("Token refresh failed for team %s: %s", team_id, type(error).__name__)
+        else:
+            found, mine = read()
+    if found is None:
+        return None
+    bot_token = _usable(found.bot_token, found.bot_token_expires_at)
+    user_token = _usable(mine.user_token, mine.user_token_expires_at) if mine else None
+    if bot_token is None and user_token is None:
+        return None
+    return Credentials(found, mine, bot_token, user_token)
+
+
+def _usable(token, expires_at):
+    return token if token and (expires_at is None or expires_at > time.time()) else None

@@ -13,19 +13,25 @@ def web_client(token=None) -> WebClient:
     )
 
 
+def bot_credentials(enterprise_id=None, team_id=None, is_enterprise_install=False):
+    """The workspace's latest `Installation` (or, when none is left, its latest `Bot`) with a
+    usable bot token, refreshed first when within the rotation window; None when the workspace has
+    no usable bot token (not installed, uninstalled, or needs reinstall)."""
+    from installations.rotation import fresh_credentials  # rotation calls Slack with web_client
+    from installations.stores import installation_store
+
+    credentials = fresh_credentials(
+        installation_store(), enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+    )
+    return credentials.found if credentials is not None and credentials.bot_token is not None else None
+
+
 def client_for_workspace(enterprise_id=None, team_id=None, is_enterprise_install=False) -> WebClient:
     """A ready bot-token client for code outside listeners (jobs, admin actions, scripts).
 
-    Refreshes the bot token first when it is within the rotation window. Raises `LookupError` when
-    the workspace has no usable bot token (not installed, uninstalled, or needs reinstall).
+    Raises `LookupError` when the workspace has no usable bot token (see `bot_credentials`).
     """
-    from bolt_app.app import get_store
-    from installations.rotation import refreshed_if_due
-
-    store = get_store()
-    ids = dict(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
-    # As authorize does: the latest installation, else (Bolt's fallback) the latest bot.
-    found = refreshed_if_due(store, store.find_installation(**ids) or store.find_bot(**ids))
-    if found is None or not found.bot_token:
+    found = bot_credentials(enterprise_id, team_id, is_enterprise_install)
+    if found is None:
         raise LookupError(f"No usable bot token for enterprise {enterprise_id} team {team_id}")
     return web_client(found.bot_token)

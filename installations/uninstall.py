@@ -30,7 +30,5 @@ def uninstall_workspace(store, workspace: models.Workspace, actor: str) -> bool:
             revoked_everywhere = False
     store.delete_all(enterprise_id=workspace.enterprise_id or None, team_id=workspace.team_id or None)
     detail = "revoked at Slack and deleted" if revoked_everywhere else "deleted here; Slack could not confirm revocation"
-    models.InstallationEvent.objects.create(
-        workspace=workspace, kind=models.InstallationEvent.UNINSTALLED, actor=actor, detail=detail
-    )
+    models.InstallationEvent.record(workspace, models.InstallationEvent.UNINSTALLED, actor=actor, detail=detail)
     return revoked_everywhere

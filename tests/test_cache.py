@@ -1,9 +1,18 @@
 """`CacheableInstallationStore`: right across writes, copies, misses, outages; free when warm."""
 
+import io
+import os
 import re
+import socket
+import threading
+import time
+import uuid
 from unittest import mock
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -90,10 +99,7 @@ def test_entries_expire():
     store.find_installation(**IDS)
     models.Installation.objects.update(team_name="Renamed behind the cache's back")
 
-    import time
-
-    time.sleep(1.2)
-    assert store.find_installation(**IDS).team_name == "Renamed behind the cache's back"
+    assert wait_for(lambda: store.find_installation(**IDS).team_name == "Renamed behind the cache's back")
 
 
 def test_cached_entries_hold_no_token_in_clear(store):
@@ -104,21 +110,23 @@ def test_cached_entries_hold_no_token_in_clear(store):
     assert blobs and not any(re.search(rb"xox[a-z]?[-.]", blob) for blob in blobs)
 
 
-def test_an_entry_cached_under_a_retired_key_is_a_miss(store):
-    import pickle
-
+def test_an_entry_cached_under_a_retired_key_is_a_miss(store, settings):
     from cryptography.fernet import Fernet
+    from django.core.management import call_command
 
+    first_key, new_key = settings.TOKEN_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
     store.save(an_installation())
-    retired = Fernet(Fernet.generate_key())  # as if written before TOKEN_ENCRYPTION_KEYS dropped it
-    snapshot, _ = store._read("E0001", "T0001", [])
-    for user_id in (None, "U0001"):
-        key = store._entry_key("E0001", "T0001", "installation", user_id)
-        store.cache.set(key, (snapshot.generation, retired.encrypt(pickle.dumps(an_installation(bot_token="xoxb-stale")))))
+    store.find_authorization(user_id="U0001", **IDS)
+    store.find_installation(**IDS)  # all cached under the first key
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key, first_key]
+    call_command("rotate_token_encryption", stdout=io.StringIO())  # the rows move to the new key
+    models.Installation.objects.update(team_name="Renamed behind the cache's back")  # only a miss shows it
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key]  # the first key retired
 
-    assert store.find_installation(**IDS).bot_token == "xoxb-bot-1"
-    latest, mine = store.find_authorization(user_id="U0001", **IDS)
-    assert latest.bot_token == "xoxb-bot-1" and mine.user_token == "xoxp-user-1"
+    other = CacheableInstallationStore(client_id="111.222")  # another worker: nothing decoded yet
+    assert other.find_installation(**IDS).team_name == "Renamed behind the cache's back"
+    latest, mine = other.find_authorization(user_id="U0001", **IDS)
+    assert latest.team_name == "Renamed behind the cache's back" and mine.user_token == "xoxp-user-1"
 
 
 def test_a_cache_outage_falls_back_to_the_database(settings):
@@ -140,12 +148,12 @@ def test_a_cache_outage_falls_back_to_the_database(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_event_costs_no_sql_and_no_slack_call_before_the_listener(slack, browser, client):
     assert install(browser, slack).status_code == 200
-    signed_post(client, mention(text="hi"))  # warms the cache
+    signed_post(client, mention(text="<@UB0ACME0001> hi"))  # warms the cache
     assert wait_for(lambda: ApiCall.objects.filter(method="chat.postMessage").count() == 1)
     calls_before = ApiCall.objects.exclude(method="chat.postMessage").count()
 
     with CaptureQueriesContext(connection) as queries:
-        response = signed_post(client, mention(text="hi"))  # verification, authorize and ack run in this thread
+        response = signed_post(client, mention(text="<@UB0ACME0001> hi"))  # verification, authorize and ack run in this thread
 
     assert response.status_code == 200
     assert len(queries) == 0, [q["sql"] for q in queries]
@@ -243,31 +251,163 @@ def test_workers_sharing_a_file_cache_see_each_others_writes(settings, tmp_path)
 
 
 @needs_redis
-def test_when_redis_drops_the_invalidation_connection_nothing_stale_is_served(store):
+def test_a_killed_invalidation_connection_empties_the_copy(store):
     other = CacheableInstallationStore(client_id="111.222")
     store.save(an_installation())
-    warm(store, **IDS)
-    assert len(store._local) > 0
+    assert served_from_the_copy(lambda: store.find_installation(**IDS))
 
-    # Redis closes this process's tracking connection (a restart, a failover, an output buffer
+    # Redis closes this process's invalidation connections (a restart, a failover, an output buffer
     # limit): messages sent meanwhile are lost, so the copy must not be trusted any more.
-    client = store.cache._cache.get_client(write=True)
-    assert client.execute_command("CLIENT", "KILL", "ID", store._local._client_id) == 1
+    assert kill_invalidation_connections() >= 1
+    assert store_reads(lambda: store.find_installation(**IDS)) != []  # emptied: read from Redis
     other.save(an_installation(bot_token="xoxb-after-the-drop"))
 
     assert store.find_installation(**IDS).bot_token == "xoxb-after-the-drop"
-    assert len(store._local) == 0
+
+
+@needs_redis
+def test_an_invalidation_connection_gone_silent_empties_the_copy(settings):
+    """A partition that breaks nothing: the connection stays open, Redis's messages never arrive."""
+    settings.INSTALLATION_LOCAL_CACHE_PING_SECONDS = 0.2
+    with SilentableProxy(settings.REDIS_URL) as proxy:
+        settings.CACHES = {**settings.CACHES, "proxied": {**settings.CACHES["default"], "LOCATION": proxy.url}}
+        store = CacheableInstallationStore(client_id="111.222", cache_alias="proxied")
+        other = CacheableInstallationStore(client_id="111.222")  # writes straight to Redis
+        store.save(an_installation())
+        assert served_from_the_copy(lambda: store.find_installation(**IDS))
+
+        proxy.silence_invalidations()
+        other.save(an_installation(bot_token="xoxb-during-the-partition"))
+
+        # Without the guard the copy would serve the old token until the cache's TTL (10 minutes).
+        assert wait_for(lambda: store.find_installation(**IDS).bot_token == "xoxb-during-the-partition")
+
+
+@needs_redis
+def test_a_warm_entry_is_served_from_the_copy_for_as_long_as_the_cache_keeps_it(store):
+    store.save(an_installation())
+    now = time.monotonic
+
+    def lookups():
+        latest, mine = store.find_authorization(user_id="U0001", **IDS)
+        assert latest.bot_token == "xoxb-bot-1" and mine.user_token == "xoxp-user-1"
+
+    assert served_from_the_copy(lookups)
+
+    with mock.patch("time.monotonic", lambda: now() + 120):  # two minutes later
+        assert store_reads(lookups) == []
+    with mock.patch("time.monotonic", lambda: now() + store.timeout + 1):  # past the cache's TTL
+        assert store_reads(lookups) != []
 
 
 def test_the_local_copy_is_bounded_and_can_be_turned_off(settings):
+    from installations import crypto
+
+    def decrypts(team_id):
+        """How many cached entries a lookup decoded (0: served from this process's copy)."""
+        with mock.patch.object(crypto, "decrypt", side_effect=crypto.decrypt) as decrypt:
+            assert store.find_installation(enterprise_id="E0001", team_id=team_id).team_id == team_id
+        return decrypt.call_count
+
     settings.INSTALLATION_LOCAL_CACHE_SIZE = 6
     store = CacheableInstallationStore(client_id="111.222")
-    for number in range(20):
-        store.save(an_installation(team_id=f"T{number:04}", bot_token=f"xoxb-{number}"))
+    teams = [f"T{number:04}" for number in range(20)]
+    for team_id in teams:
+        store.save(an_installation(team_id=team_id))
     for _ in range(2):
-        for number in range(20):
-            assert store.find_installation(enterprise_id="E0001", team_id=f"T{number:04}").bot_token == f"xoxb-{number}"
-    assert 0 < len(store._local) <= 6
+        for team_id in teams:
+            store.find_installation(enterprise_id="E0001", team_id=team_id)
+    assert decrypts(teams[-1]) == 0 and decrypts(teams[0]) == 1  # the first one was evicted
 
     settings.INSTALLATION_LOCAL_CACHE_SIZE = 0
-    assert CacheableInstallationStore(client_id="111.222")._local is None
+    store = CacheableInstallationStore(client_id="111.222")
+    for _ in range(2):
+        store.find_installation(enterprise_id="E0001", team_id=teams[-1])
+    assert decrypts(teams[-1]) == 1
+
+
+# --- Redis seen from outside: what the store asks it, which connections it keeps ----------------
+
+
+def store_reads(action):
+    """The commands Redis ran on this test run's installation entries while `action()` ran
+    (MONITOR; complete: a marker command sent afterwards is waited for)."""
+    prefix = f"{settings.CACHES['default']['KEY_PREFIX']}:"
+    marker = f"{prefix}monitor-marker-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    try:
+        with client.monitor() as monitor:
+            action()
+            client.get(marker)
+            commands = []
+            while marker not in (command := monitor.next_command()["command"]):
+                if prefix in command and ":installations:" in command:
+                    commands.append(command)
+            return commands
+    finally:
+        client.close()
+
+
+def served_from_the_copy(lookup):
+    """Wait until `lookup()` makes no Redis read twice in a row: the copy filled, and no message
+    about an earlier change (such as the generation's creation) still on its way to empty it."""
+    return wait_for(lambda: store_reads(lookup) == [] and store_reads(lookup) == [])
+
+
+def kill_invalidation_connections():
+    """Close this process's invalidation connections from the server side; how many there were."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        mine = [c["id"] for c in client.client_list() if c["name"] == f"slackhub-invalidations-{os.getpid()}"]
+        return sum(client.client_kill_filter(_id=client_id) for client_id in mine)
+    finally:
+        client.close()
+
+
+class SilentableProxy:
+    """A TCP proxy in front of Redis that can silence the connections that turned on CLIENT
+    TRACKING: they stay open, but nothing passes either way any more (a silent partition)."""
+
+    def __init__(self, redis_url):
+        self.redis_url = urlsplit(redis_url)
+        self.target = (self.redis_url.hostname, self.redis_url.port or 6379)
+        self.silent = threading.Event()
+        self.sockets = []
+
+    def __enter__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = urlunsplit(self.redis_url._replace(netloc=f"127.0.0.1:{self.server.getsockname()[1]}"))
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        for sock in [self.server, *self.sockets]:
+            sock.close()
+
+    def silence_invalidations(self):
+        self.silent.set()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            tracking = threading.Event()
+            threading.Thread(target=self._pump, args=(client, upstream, tracking), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, tracking), daemon=True).start()
+
+    def _pump(self, source, destination, tracking):
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if b"TRACKING" in data:
+                    tracking.set()
+                if not (tracking.is_set() and self.silent.is_set()):
+                    destination.sendall(data)
+            except OSError:
+                return

@@ -49,7 +49,7 @@ TOKEN_COLUMNS = {
 
 def save_installation(team_id, installed_at=None, **tokens):
     """An installation with every kind of secret, straight into the store."""
-    from bolt_app.app import get_store
+    from installations.stores import installation_store
 
     values = dict(
         bot_token=f"xoxe.xoxb-1-bot-{team_id}-{secrets.token_hex(8)}",
@@ -61,7 +61,7 @@ def save_installation(team_id, installed_at=None, **tokens):
         incoming_webhook_url=f"https://hooks.slack.com/services/{team_id}/B0HOOK/{secrets.token_hex(12)}",
     )
     values.update(tokens)
-    get_store().save(
+    installation_store().save(
         Installation(
             app_id="A0SANDBOX1", team_id=team_id, team_name=f"Team {team_id}", user_id=f"U{team_id[1:]}",
             bot_id=f"B{team_id[1:]}", bot_user_id=f"UB{team_id[1:]}", bot_scopes="chat:write", user_scopes="chat:write",
@@ -87,9 +87,9 @@ def test_rotate_token_encryption_moves_every_token_to_the_first_key(settings):
     settings.TOKEN_ENCRYPTION_KEYS = [KEY_A]
     written = {team: save_installation(team) for team in ["T0ROT00001", "T0ROT00002", "T0ROT00003"]}
     save_installation("T0ROT00004", user_token=None, user_refresh_token=None, incoming_webhook_url=None)
-    from bolt_app.app import get_store
+    from installations.stores import installation_store
 
-    cached = get_store().find_installation(enterprise_id=None, team_id="T0ROT00001")  # cached under key A
+    cached = installation_store().find_installation(enterprise_id=None, team_id="T0ROT00001")  # cached under key A
     assert cached.bot_token == written["T0ROT00001"]["bot_token"]
 
     settings.TOKEN_ENCRYPTION_KEYS = [KEY_B, KEY_A]
@@ -114,7 +114,7 @@ def test_rotate_token_encryption_moves_every_token_to_the_first_key(settings):
                 with pytest.raises(InvalidToken):
                     old_key.decrypt(ciphertext.encode())
     # Entries cached under the old key read as misses: reads work with the new key alone.
-    found = get_store().find_installation(enterprise_id=None, team_id="T0ROT00001")
+    found = installation_store().find_installation(enterprise_id=None, team_id="T0ROT00001")
     assert found.bot_token == written["T0ROT00001"]["bot_token"]
 
 
@@ -262,8 +262,8 @@ def test_every_configured_handler_redacts():
 
 @pytest.mark.django_db(transaction=True)
 def test_no_secret_reaches_a_log_line(slack, browser, settings, client):
-    from bolt_app.app import get_store
-    from installations.rotation import refresh_workspace
+    from installations.stores import installation_store
+    from installations.rotation import ANYTIME, refresh_workspace
     from installations.uninstall import uninstall_workspace
 
     settings.SANDBOX_TOKEN_ROTATION = True
@@ -277,10 +277,10 @@ def test_no_secret_reaches_a_log_line(slack, browser, settings, client):
             "T0ACME0001", "U0ACME0003", "C0ACMEGEN1", "/hello", "", response_url=response_url),
             content_type="application/x-www-form-urlencoded")
         assert wait_for(lambda: Message.objects.count() == 2)
-        assert refresh_workspace(get_store(), None, "T0ACME0001", force=True) == ["bot"]
+        assert refresh_workspace(installation_store(), None, "T0ACME0001", within=ANYTIME) == ["bot"]
         signed_post(client, events.event_callback_body(  # refused before Bolt, which logs bodies it refuses
             "T0ACME0001", {"type": "app_mention", "text": webhook_url}), secret="not-the-signing-secret")
-        uninstall_workspace(get_store(), models.Workspace.objects.get(), actor="operator:test")
+        uninstall_workspace(installation_store(), models.Workspace.objects.get(), actor="operator:test")
         signed_post(client, events.event_callback_body("T0ACME0001", events.app_uninstalled()))
         time.sleep(0.5)  # the listeners' last lines
 

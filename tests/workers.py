@@ -49,7 +49,7 @@ def shared_cache(settings_fixture, tmp_path):
 
 def run_script(code, env):
     """Run Python `code` in a fresh process with Django set up; returns its stdout."""
-    prelude = "import django; django.setup()\nfrom bolt_app.app import get_store\nstore = get_store()\n"
+    prelude = "import django; django.setup()\nfrom installations.stores import installation_store\nstore = installation_store()\n"
     done = subprocess.run([sys.executable, "-c", prelude + code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from installations import models
 from installations.rotation import RefreshRefused, due_workspaces, refresh_workspace
+from installations.stores import installation_store
 
 
 class Command(BaseCommand):
@@ -18,17 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("--within", type=int, default=settings.SLACK_TOKEN_ROTATION_EXPIRATION_MINUTES)
 
     def handle(self, *args, within, **options):
-        from bolt_app.app import get_store
-
-        store = get_store()
+        store = installation_store()
         active = models.Workspace.objects.filter(client_id=store.client_id, status=models.Workspace.ACTIVE)
         refreshed = failed = workspaces = 0
         for workspace in due_workspaces(active, within):
             workspaces += 1
             try:
                 done = refresh_workspace(
-                    store, workspace.enterprise_id, workspace.team_id, minutes=within, actor="refresh_tokens",
-                    every_user=True,
+                    store, workspace.enterprise_id, workspace.team_id, within=within, actor="refresh_tokens"
                 )
             except RefreshRefused as refused:
                 failed += 1
