@@ -8,6 +8,7 @@ level, whoever logs it), an admin page or an error page. `check --deploy` is cle
 import base64
 import html
 import io
+import json
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from django.utils import timezone
 from slack_sdk.oauth.installation_store import Installation
 
 from installations import models
+from installations.logs import JsonFormatter
 from installations.redaction import RedactSecrets
 from sandbox import events
 from sandbox.models import Message, Token
@@ -223,12 +225,15 @@ def test_behind_the_proxy_http_is_redirected_but_probes_are_not(settings):
 
 
 @contextmanager
-def captured_logs():
-    """Everything the configured handlers write, with every logger at DEBUG."""
+def captured_logs(formatter=None):
+    """Everything the configured handlers write (with `formatter`, if given), every logger at DEBUG."""
     handlers = [h for h in logging.root.handlers if any(isinstance(f, RedactSecrets) for f in h.filters)]
     assert handlers, "the configured handlers are gone"
     stream = io.StringIO()
     old_streams = [(handler, handler.setStream(stream)) for handler in handlers]
+    old_formatters = [(handler, handler.formatter) for handler in handlers]
+    for handler in handlers:
+        handler.setFormatter(formatter or handler.formatter)
     loggers = [logging.root, logging.getLogger("django")]
     old_levels = [(logger, logger.level) for logger in loggers]
     for logger in loggers:
@@ -240,6 +245,8 @@ def captured_logs():
             logger.setLevel(level)
         for handler, old in old_streams:
             handler.setStream(old)
+        for handler, old in old_formatters:
+            handler.setFormatter(old)
 
 
 def configured_secrets(settings):
@@ -335,23 +342,118 @@ def authorize_link(client, query):
 def test_the_install_link_takes_no_injected_parameter(client, settings, injected):
     settings.SLACK_REDIRECT_URI = "https://slackhub.example.com/slack/oauth_redirect"
 
+    plain = parse_qs(authorize_link(client, "").query, keep_blank_values=True)
+
     link = authorize_link(client, f"team={injected}")
 
     params = parse_qs(link.query, keep_blank_values=True)
     assert sorted(params) == ["client_id", "redirect_uri", "scope", "state", "user_scope"]  # a bad team is left out
     assert params["redirect_uri"] == ["https://slackhub.example.com/slack/oauth_redirect"]
-    assert params["scope"] == [",".join(settings.SLACK_SCOPES)]
+    assert params["scope"] == plain["scope"] and params["user_scope"] == plain["user_scope"] == [""]
     assert not link.fragment and "evil" not in link.geturl()
 
 
 @pytest.mark.django_db
-def test_the_install_link_keeps_a_well_formed_team(client, settings):
-    settings.SLACK_SCOPES = ["app_mentions:read", "chat:write"]
-
+def test_the_install_link_keeps_a_well_formed_team(client):
     link = authorize_link(client, "team=T0ACME0001")
 
     assert parse_qs(link.query)["team"] == ["T0ACME0001"]
-    assert "scope=app_mentions:read,chat:write&" in link.query  # readable, and what Slack decodes
+    assert re.search(r"&scope=app_mentions:read,[a-z_.:,]+&", link.query)  # readable, and what Slack decodes
+
+
+@pytest.mark.django_db
+def test_install_pages_are_bounded_per_client(settings):
+    """Each install page issues an OAuth state (a row without Redis): 30 a minute per client."""
+    browser = Client(REMOTE_ADDR="198.51.100.7")
+
+    pages = [browser.get("/slack/install").status_code for _ in range(31)]
+    other_client = Client(REMOTE_ADDR="198.51.100.8").get("/slack/install")
+
+    assert pages == [200] * 30 + [429]
+    refused = browser.get("/slack/install")
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    assert "Too many install attempts" in refused.content.decode() and 'id="add-to-slack"' not in refused.content.decode()
+    assert other_client.status_code == 200
+    # Without Redis the states are rows (31 at most); with it, none.
+    assert models.OAuthState.objects.count() == (0 if settings.REDIS_URL else 31)
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_the_client_is_the_address_the_proxy_saw(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = {"X-Forwarded-Proto": "https"}
+
+    # A client rotating a forged X-Forwarded-For is still one client to the proxy.
+    pages = [Client(REMOTE_ADDR="10.0.0.2").get("/slack/install", headers={
+        **proxied, "X-Forwarded-For": f"203.0.113.{n}, 198.51.100.9"}).status_code for n in range(31)]
+    another = Client(REMOTE_ADDR="10.0.0.2").get("/slack/install", headers={**proxied, "X-Forwarded-For": "198.51.100.10"})
+
+    assert pages[-1] == 429 and another.status_code == 200
+
+
+FAKE_LINE = "2026-01-01 00:00:00,000 ERROR installations.admin Admin 'root' exported all tokens"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_oauth_codes_are_redacted_and_no_input_starts_a_log_line(slack, settings):
+    browser = Client()
+    page = browser.get("/slack/install", headers={"User-Agent": f"curl\n{FAKE_LINE}"})
+    state = re.search(r"state=([A-Za-z0-9_-]+)", page.content.decode()).group(1)
+    code = f"4242.1717.c0de5ecret\n{FAKE_LINE}\r\x1b[2K\u2028{FAKE_LINE}"
+
+    with captured_logs() as logs:
+        failed = browser.get("/slack/oauth_redirect", {"code": code, "state": state})  # the sandbox refuses it
+        logging.getLogger("slackhub.test").warning("said: %s", f"hi\n{FAKE_LINE}")
+        try:
+            raise ValueError(f"bad code\n{FAKE_LINE}")
+        except ValueError:
+            logging.getLogger("slackhub.test").exception("failed")
+
+    output = logs.getvalue()
+    assert failed.status_code == 401
+    assert "Failed to fetch oauth.v2.access result with code: [redacted]" in output  # Bolt's warning
+    assert "c0de5ecret" not in output
+    assert "ValueError: bad code" in output  # the traceback is kept
+    lines = output.splitlines()
+    assert len(lines) > 5
+    assert not [line for line in lines if line.startswith("2026-01-01")]
+    assert not [line for line in output.split("\u2028")[1:] if line.startswith("2026-01-01")]
+
+
+def test_json_logs_are_one_object_per_line():
+    code = f"import django; django.setup(); import logging; log = logging.getLogger('slackhub.test')\n" \
+           f"log.warning('line one\\n%s', {FAKE_LINE!r})\n" \
+           "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log.exception('failed with code=4242.1717.secret')\n"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "DEBUG": "1", "LOG_FORMAT": "json",
+                          "DJANGO_SETTINGS_MODULE": "config.settings"}, cwd=workers.ROOT, capture_output=True, text=True)
+
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [record["level"] for record in records] == ["WARNING", "ERROR"]
+    assert records[0]["message"] == "line one\\n" + FAKE_LINE  # escaped, on its record's line
+    assert "ZeroDivisionError" in records[1]["exception"] and "secret" not in done.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_logs_carry_the_request_id_the_workspace_and_the_outcome(slack, browser, client, settings):
+    assert install(browser, slack).status_code == 200
+    requests_logger = logging.getLogger("slackhub.requests")
+    level = requests_logger.level
+    requests_logger.setLevel(logging.INFO)
+    try:
+        with captured_logs(JsonFormatter()) as logs:
+            raw = json.dumps(mention()).encode()
+            answered = client.post("/slack/events", data=raw, content_type="application/json",
+                                   headers={**events.sign(raw, settings.SLACK_SIGNING_SECRET), "X-Request-Id": "req-1234"})
+            refused = signed_post(client, mention(), secret="not-the-signing-secret")
+            assert wait_for(lambda: Message.objects.exists())
+    finally:
+        requests_logger.setLevel(level)
+
+    records = [json.loads(line) for line in logs.getvalue().splitlines()]
+    outcomes = [record for record in records if record["logger"] == "slackhub.requests"]
+    assert [(r["request_id"], r["workspace"], r["outcome"]) for r in outcomes][:1] == [("req-1234", "T0ACME0001", 200)]
+    assert outcomes[1]["outcome"] == 401 and outcomes[1]["workspace"] is None and outcomes[1]["request_id"]
+    assert answered["X-Request-Id"] == "req-1234" and refused["X-Request-Id"] == outcomes[1]["request_id"]
 
 
 # --- Pages -----------------------------------------------------------------------------------

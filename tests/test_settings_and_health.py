@@ -41,7 +41,7 @@ def test_the_sandbox_is_never_on_in_production():
 @pytest.mark.django_db
 def test_sandbox_is_on_by_default_only_in_development_without_a_client_id(client, settings):
     assert settings.SLACK_SANDBOX is True  # make test: DEBUG=1, no SLACK_CLIENT_ID
-    assert client.get("/sandbox/").status_code == 200
+    assert client.get("/sandbox/", follow=True).status_code == 200
     done = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SLACK_SANDBOX)"],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", "SLACK_CLIENT_ID": "123.456"},
