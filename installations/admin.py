@@ -347,8 +347,14 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             if workspace.status == models.Workspace.UNINSTALLED:
                 self.message_user(request, f"{workspace}: already uninstalled.", messages.INFO)
                 continue
+            unreadable = has_unreadable_tokens(workspace)
             confirmed = uninstall_workspace(installation_store(), workspace, actor=f"operator:{request.user.get_username()}")
-            if confirmed:
+            if unreadable:
+                self.message_user(request, (
+                    f"{workspace}: deleted here. Its tokens were unreadable, so Slack was not asked to revoke them: "
+                    "remove the app from the workspace's settings in Slack."
+                ), messages.WARNING)
+            elif confirmed:
                 self.message_user(request, f"{workspace}: tokens revoked at Slack and deleted.", messages.SUCCESS)
             else:
                 self.message_user(
@@ -380,6 +386,12 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 
 # OWASP's list: a cell starting with one of these can run as a formula (TAB and CR too, once trimmed).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def has_unreadable_tokens(workspace):
+    """Whether any stored token of `workspace` is one no configured key decrypts."""
+    rows = [*workspace.installations.all(), *workspace.bots.all()]
+    return any(isinstance(getattr(row, name, None), Unreadable) for row in rows for name in ("bot_token", "user_token"))
 
 
 def spreadsheet_safe(value):

@@ -546,6 +546,8 @@ def test_a_token_no_key_decrypts_reads_as_unreadable_and_uninstall_still_works(a
                              follow=True)
 
     assert confirm.status_code == 200 and done.status_code == 200
+    assert ("Acme Corp: deleted here. Its tokens were unreadable, so Slack was not asked to revoke them: remove the "
+            "app from the workspace's settings in Slack.") in [str(m) for m in done.context["messages"]]
     acme.refresh_from_db()
     assert acme.status == models.Workspace.UNINSTALLED
     assert not models.Installation.objects.filter(team_id="T0ACME0001").exists()
