@@ -105,7 +105,7 @@ SERVICE_URL = os.getenv("SERVICE_URL") or (
 
 # --- Django ----------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "installations.apps.ConsoleAdminConfig",  # Django's admin as the operator console
+    "config.apps.ConsoleAdminConfig",  # Django's admin as the operator console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -298,7 +298,7 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False" if DEBUG else "True")
 SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS")
 # Slack retries an event it did not get a 3 s answer for; bodies past this are refused (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024))
-# Admin log-in throttle (installations/console.py): this many failures for one username from one
+# Admin log-in throttle (config/console.py): this many failures for one username from one
 # address within the window, and that pair is refused until the window ends.
 ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", "5")
 ADMIN_LOGIN_WINDOW_SECONDS = envint("ADMIN_LOGIN_WINDOW_SECONDS", "900")

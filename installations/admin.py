@@ -3,7 +3,7 @@
 Nothing is edited or deleted through Django's forms: the only writes are the actions (refresh tokens
 now, uninstall, purge expired states), gated by the change and delete permissions, so a staff user
 with view permissions only (the "support" group) can browse and export but change nothing. The site
-itself (index counts, login) is installations/console.py.
+itself (index counts, login) is config/console.py.
 """
 
 import csv

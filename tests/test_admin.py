@@ -361,7 +361,7 @@ def test_uninstall_asks_first_then_revokes_at_slack(rotating, browser, admin_cli
 def test_the_console_is_its_own_admin_site():
     from django.contrib import admin
 
-    from installations.console import ConsoleSite
+    from config.console import ConsoleSite
 
     assert isinstance(admin.site, ConsoleSite)
     assert "index" not in vars(admin.site)  # nothing patched at import
@@ -585,3 +585,18 @@ def test_a_successful_login_starts_the_count_again(admin_user, settings):
             assert log_in(client, "admin", f"typo-{n}").status_code == 200
         assert log_in(client, "admin", "password").status_code == 302
         client.logout()
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_the_login_throttle_counts_the_address_the_proxy_saw(admin_user, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES = 5
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxy = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_PROTO": "https"}
+    guesser = Client(**proxy, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.7")  # the first entry is forgeable
+    owner = Client(**proxy, HTTP_X_FORWARDED_FOR="198.51.100.2")
+
+    for n in range(5):
+        log_in(guesser, "admin", f"guess-{n}")
+
+    assert "Too many failed log-in attempts" in log_in(guesser, "admin", "password").content.decode()
+    assert log_in(owner, "admin", "password").status_code == 302

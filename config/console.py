@@ -1,7 +1,8 @@
 """The operator console's `AdminSite`: its titles, its index counts, a throttled login, "View site".
 
-Django builds it as `admin.site` through `installations.apps.ConsoleAdminConfig.default_site`, so
-every `admin.register` (ours and the sandbox's) lands here. The model pages are in admin.py.
+Django builds it as `admin.site` through `config.apps.ConsoleAdminConfig.default_site`, so every
+app's `admin.register` (installations, plugins, background, the sandbox) lands here: the site is the
+project's, the model pages are each app's (installations/admin.py).
 """
 
 import hashlib
@@ -17,15 +18,17 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from bolt_app.throttle import client_ip
 from installations import models
 
 logger = logging.getLogger(__name__)
 
 
 class LoginThrottle:
-    """Failed log-ins counted per username and client address in Django's cache (Redis in
-    production, so every worker shares the count). Past the limit, that pair is refused until the
-    window that started with its first failure ends. A cache outage never locks anyone out."""
+    """Failed log-ins counted per username and client address (the install page's notion of the
+    client, behind the proxy too) in Django's cache (Redis in production, so every worker shares the
+    count). Past the limit, that pair is refused until the window that started with its first failure
+    ends. A cache outage never locks anyone out."""
 
     def __init__(self, username, address):
         digest = hashlib.sha256(f"{(username or '').casefold()}\n{address}".encode()).hexdigest()[:32]
@@ -61,7 +64,7 @@ class ThrottledLoginForm(AdminAuthenticationForm):
     }
 
     def clean(self):
-        throttle = LoginThrottle(self.cleaned_data.get("username"), self.request.META.get("REMOTE_ADDR", ""))
+        throttle = LoginThrottle(self.cleaned_data.get("username"), client_ip(self.request))
         if throttle.refused():
             # Checked before the password: a locked-out pair learns nothing from further guesses.
             raise ValidationError(
