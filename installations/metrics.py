@@ -208,6 +208,9 @@ class QueueCollector:
     read from the broker when scraped: with Redis, one pipelined round trip for every queue's length
     and first message id, and one for those messages' enqueue times."""
 
+    def __init__(self, broker=None):
+        self.broker = broker  # None: Dramatiq's global broker, looked up at each scrape
+
     def collect(self):
         depth = GaugeMetricFamily("slackhub_queue_depth", "Messages waiting in the background queue.", labels=["queue"])
         age = GaugeMetricFamily(
@@ -215,7 +218,7 @@ class QueueCollector:
             "Age of the oldest message waiting in the queue (0 when empty).", labels=["queue"],
         )
         try:
-            for queue, waiting, enqueued_ms in _queues():
+            for queue, waiting, enqueued_ms in _queues(self.broker if self.broker is not None else dramatiq.get_broker()):
                 depth.add_metric([queue], waiting)
                 age.add_metric([queue], max(0.0, time.time() - enqueued_ms / 1000) if enqueued_ms else 0.0)
         except Exception as error:  # the broker is down: /readyz says so; the scrape still answers
@@ -225,12 +228,11 @@ class QueueCollector:
         yield age
 
 
-def _queues():
+def _queues(broker):
     """[(queue, messages waiting, enqueue time of the oldest in ms or None)]."""
     from dramatiq.brokers.redis import RedisBroker
     from dramatiq.brokers.stub import StubBroker
 
-    broker = dramatiq.get_broker()
     names = sorted(broker.get_declared_queues() | broker.get_declared_delay_queues())
     if isinstance(broker, RedisBroker):
         # Dramatiq's Redis layout (brokers/redis/dispatch.lua): `ns:queue` lists message ids in
