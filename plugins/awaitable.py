@@ -11,10 +11,12 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import logging
 import threading
 
 _async_mode = contextvars.ContextVar("slackhub_async_handler", default=False)
 _loops = threading.local()
+logger = logging.getLogger("slackhub.plugins")
 
 
 def awaitable(method):
@@ -68,7 +70,9 @@ def run(function, *args, **kwargs):
         result = loop.run_until_complete(function(*args, **kwargs))
         pending = asyncio.all_tasks(loop)
         if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            for outcome in loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True)):
+                if isinstance(outcome, Exception):  # an async @on handler started by emit()
+                    logger.error("an emitted event's handler failed", exc_info=outcome)
         return result
     finally:
         _async_mode.reset(token)

@@ -45,8 +45,11 @@ def handle(body: dict, workspace: dict) -> None:
         if body.get("type") == "event_callback":
             _event(here, body["event"])
         elif body.get("command"):
-            for handler in registry().commands.get(body["command"], []):
+            handlers = registry().commands.get(body["command"], [])
+            for handler in handlers:
                 _call(here, handler, Command(here, body))
+            if not handlers:  # Slack shows the app's silence as nothing at all: say why
+                _unknown_command(here, body)
         elif body.get("type") == "block_actions":
             for triggered in body.get("actions") or []:
                 for handler, action_id, block_id in registry().actions:
@@ -210,6 +213,13 @@ def _call(here, handler, *args, start=False, **kwargs):
         here.plugin = previous
         metrics.PLUGIN_RUNS.labels(handler.plugin, outcome).inc()
         metrics.PLUGIN_DURATION.labels(handler.plugin).observe(time.perf_counter() - started)
+
+
+def _unknown_command(here, body):
+    try:
+        here.respond(body.get("response_url"), text=f"Sorry, `{body['command']}` isn't available here.", response_type="ephemeral")
+    except Exception as error:
+        logger.warning("could not answer the unknown command %s: %s", body["command"], type(error).__name__)
 
 
 def _explain_missing_scope(target, needed):

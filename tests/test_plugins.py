@@ -287,3 +287,9 @@ def test_workspaces_keep_their_own_notes(app, browser):
     answer = wait_for(lambda: bot_posts(channel="C0GLOBGEN1", text__in=["Key not found!", "'acme secret' retrieved from <plan>!"]).first())
     assert answer is not None and answer.text == "Key not found!"
     assert answer.workspace_id == "T0GLOBEX01"
+
+
+def test_a_command_no_plugin_handles_is_answered_not_silent(app):
+    assert people.run_command(app, TEAM, BOB, GENERAL, "/nothing-here") == 200
+    answer = wait_for(lambda: Message.objects.filter(text__contains="/nothing-here").exclude(user=BOB).first())
+    assert answer is not None and "isn't available" in answer.text and answer.ephemeral_user == BOB
