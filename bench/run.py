@@ -9,7 +9,10 @@
 4. Warm-up: one event from every person of every workspace (the installation cache is then warm).
 5. `--rounds` x `--seconds` of signed `app_mention` events against a bare Django view, the same
    listener on a fixed-token Bolt App, and the app itself, in alternating order.
-6. RSS points: for each count in `--rss-points`, installations bulk-inserted up to that count, the
+6. Steady state: `--steady-seconds` per target of the app and the fixed-token ceiling, in alternating
+   rounds of `--steady-round-seconds`, minutes after the warm-up (the installation cache's entries are
+   then older than any re-read period, and must still be served without SQL or Redis reads).
+7. RSS points: for each count in `--rss-points`, installations bulk-inserted up to that count, the
    app restarted, and `--rss-events` events spread over all of them (a cold cache: SQL is expected).
 
 Prints the tables and writes them, with every figure, to bench/results/<time>-<database>.{md,json}.
@@ -33,11 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ids, instrument  # noqa: E402
-from bench.servers import Gunicorn, cpu_seconds, free_port, http  # noqa: E402
+from bench.servers import Gunicorn, Worker, cpu_seconds, free_port, http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SIGNING_SECRET = "bench-signing-secret"
 TARGET_RATIO = 0.85
+STEADY_TARGET_RATIO = 0.95
 
 
 def parse_args():
@@ -48,6 +52,13 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=10, help="length of each measured run (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="measured runs per target, in alternating order (default 2)")
     parser.add_argument("--concurrency", type=int, default=16, help="load generator connections (default 16)")
+    parser.add_argument(
+        "--steady-seconds", type=float, default=180,
+        help="steady state: seconds of load per target, the app against the fixed-token ceiling (default 180; 0: none)",
+    )
+    parser.add_argument(
+        "--steady-round-seconds", type=float, default=30, help="steady state: length of each alternating round (default 30)"
+    )
     parser.add_argument(
         "--workers", type=int, default=2 if redis else 1,
         help="app gunicorn workers (default 2 with REDIS_URL, else 1: without Redis each worker has its own cache)",
@@ -138,7 +149,7 @@ class Bench:
 
     def __init__(self, args, run_dir, app_env, app_port):
         self.args, self.run_dir, self.app_env, self.app_port = args, run_dir, app_env, app_port
-        self.app = self.sandbox = self.proxy = None
+        self.app = self.sandbox = self.proxy = self.worker = None
         self.starts = 0
 
     def start_slack(self, sandbox_env, sandbox_port, proxy_port):
@@ -162,8 +173,9 @@ class Bench:
                 time.sleep(0.1)
 
     def start_app(self, **env):
-        if self.app is not None:
-            self.app.stop()
+        for process in (self.app, self.worker):
+            if process is not None:
+                process.stop()
         self.starts += 1
         self.stats_dir = self.run_dir / f"stats-{self.starts}"
         self.stats_dir.mkdir()
@@ -171,9 +183,15 @@ class Bench:
         self.app = Gunicorn(
             "app", self.app_env, ["-c", "config/gunicorn.py"], self.run_dir, self.args.workers, port=self.app_port
         )
+        if os.getenv("REDIS_URL"):  # a broker: plugins run in the worker, as in production
+            self.worker = Worker(self.app_env, self.run_dir, processes=self.args.workers)
+
+    def app_cpu(self):
+        """The app's CPU: its web workers and, with a broker, its Dramatiq worker."""
+        return self.app.cpu_seconds() + (self.worker.cpu_seconds() if self.worker is not None else 0.0)
 
     def stop(self):
-        for server in (self.app, self.sandbox):
+        for server in (self.app, self.worker, self.sandbox):
             if server is not None:
                 server.stop()
         if self.proxy is not None:
@@ -241,12 +259,13 @@ class Bench:
             "workers": workers,
             "queries": sum(counters.get(pid, {}).get("queries", 0) for pid in workers),
             "connections": sum(counters.get(pid, {}).get("connections", 0) for pid in workers),
-            "app_cpu": self.app.cpu_seconds(),
+            "app_cpu": self.app_cpu(),
             "slack_cpu": self.sandbox.cpu_seconds() + cpu_seconds(self.proxy.pid),
             "slack": self.slack_snapshot(),
+            "redis_reads": redis_reads(),
         }
 
-    def run(self, path, workspaces, first=0, listener=True, count=None, rate=None):
+    def run(self, path, workspaces, first=0, listener=True, count=None, rate=None, seconds=None):
         """One measured run: the raw counts, to be summed over rounds by `figures`."""
         from django.db.models import Count
 
@@ -254,7 +273,7 @@ class Bench:
 
         self.fast_replies(self.args.replies == "fast")
         before = self.snapshot()
-        load = self.load(path, workspaces, first=first, count=count, rate=rate)
+        load = self.load(path, workspaces, first=first, count=count, rate=rate, seconds=seconds)
         if listener:
             self.drain(before["slack"], load["ok"])
         after = self.snapshot()
@@ -283,12 +302,24 @@ class Bench:
             "latencies_ms": load["latencies_ms"],
             "queries": after["queries"] - before["queries"],
             "connections": after["connections"] - before["connections"],
+            "redis_reads": after["redis_reads"] - before["redis_reads"],
             "calls": dict(calls),
             "app_cpu": after["app_cpu"] - before["app_cpu"],
             "slack_cpu": after["slack_cpu"] - before["slack_cpu"],
             "load_cpu": load["cpu_seconds"],
             "rss_mb": self.app.rss_mb(),
         }
+
+
+def redis_reads():
+    """GET and MGET commands Redis has run (INFO commandstats; 0 without REDIS_URL). Counted server-wide:
+    the bench's Redis should serve nothing else meanwhile."""
+    if not os.getenv("REDIS_URL"):
+        return 0
+    from installations.redis_cache import redis_client
+
+    stats = redis_client().info("commandstats")
+    return sum(stats.get(f"cmdstat_{command}", {}).get("calls", 0) for command in ("get", "mget"))
 
 
 def share(part, whole):
@@ -303,6 +334,7 @@ def figures(name, runs):
     """A target's figures over its runs (rounds): totals divided by totals."""
     total = {key: sum(run[key] for run in runs) for key in (
         "sent", "events", "handled", "seconds", "handled_seconds", "queries", "connections", "app_cpu", "slack_cpu", "load_cpu",
+        "redis_reads",
     )}
     calls = sum((Counter(run["calls"]) for run in runs), Counter())
     latencies = sorted(latency for run in runs for latency in run["latencies_ms"])
@@ -323,6 +355,7 @@ def figures(name, runs):
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
         "sql_per_event": total["queries"] / events,
+        "redis_reads_per_event": total["redis_reads"] / events,
         "api_calls_per_event": {method: n / events for method, n in sorted(calls.items())},
         "auth_test_per_event": calls.get("auth.test", 0) / events,
         "new_connections_per_event": total["connections"] / events,
@@ -361,6 +394,20 @@ def throughput_table(rows):
     return "\n".join(lines)
 
 
+def steady_table(rows):
+    lines = [
+        "| target | events/s | (by round) | p50 ms | p99 ms | SQL/event | Redis reads/event | app CPU ms/event | errors |",
+        "|" + "---|" * 9,
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['name']} | {fmt(row['events_per_s'])} | {', '.join(fmt(r, 0) for r in row['events_per_s_by_round'])} "
+            f"| {fmt(row['p50_ms'])} | {fmt(row['p99_ms'])} | {fmt(row['sql_per_event'], 3)} "
+            f"| {fmt(row['redis_reads_per_event'], 3)} | {fmt(row['app_cpu_ms_per_event'], 2)} | {row['errors']} |"
+        )
+    return "\n".join(lines)
+
+
 def rss_table(rows):
     lines = [
         "| installed workspaces | how installed | events | events/s | reply lag s | SQL/event | new DB conns/event "
@@ -378,10 +425,12 @@ def rss_table(rows):
     return "\n".join(lines)
 
 
-def verdicts(rows, rss_rows):
+def verdicts(rows, rss_rows, steady_rows, install_sql):
     bare, fixed, real = rows
     ratio = share(real["events_per_s"], fixed["events_per_s"])
     lines = [
+        f"- SQL statements per install (OAuth callback and install page): {install_sql:.1f} (target <= 10: "
+        f"{'met' if install_sql <= 10 else 'NOT met'})",
         f"- slackhub / fixed-token ceiling, events/s: **{ratio:.0%}** (target >= {TARGET_RATIO:.0%}: "
         f"{'met' if ratio >= TARGET_RATIO else 'NOT met'})",
         f"- slackhub / bare Django view, events/s: {share(real['events_per_s'], bare['events_per_s']):.0%}; "
@@ -393,6 +442,15 @@ def verdicts(rows, rss_rows):
         f"- SQL queries per event (warm cache): {real['sql_per_event']:.3f}; auth.test per event: "
         f"{real['auth_test_per_event']:.3f} (target 0: {'met' if real['auth_test_per_event'] == 0 else 'NOT met'})",
     ]
+    if steady_rows:
+        steady_fixed, steady_real = steady_rows
+        steady_ratio = share(steady_real["events_per_s"], steady_fixed["events_per_s"])
+        lines.append(
+            f"- steady state ({steady_real['rounds']} alternating rounds): slackhub / fixed-token ceiling, events/s: "
+            f"**{steady_ratio:.0%}** (target >= {STEADY_TARGET_RATIO:.0%}: "
+            f"{'met' if steady_ratio >= STEADY_TARGET_RATIO else 'NOT met'}); SQL/event {steady_real['sql_per_event']:.3f}, "
+            f"Redis reads/event {steady_real['redis_reads_per_event']:.3f}"
+        )
     if len(rss_rows) >= 2:
         first, last = rss_rows[0], rss_rows[-1]
         growth = max(last["rss_mb"]) - max(first["rss_mb"])
@@ -459,6 +517,7 @@ def main():
         started, before = time.monotonic(), bench.snapshot()
         workspaces.install_all_over_oauth(bench.app.url, 0, n, args.install_threads)
         install_seconds, after = time.monotonic() - started, bench.snapshot()
+        install_sql = (after["queries"] - before["queries"]) / n
         install_cost = (
             f"per install: app {1000 * (after['app_cpu'] - before['app_cpu']) / n:.0f} ms CPU and "
             f"{(after['queries'] - before['queries']) / n:.1f} SQL queries, Slack side "
@@ -511,6 +570,23 @@ def main():
                 print(f"  round {round_ + 1}, {name}: {share(run['handled'], run['handled_seconds']):,.0f} events/s")
         rows = [figures(name, runs[name]) for name, *_ in targets]
 
+        # Steady state: minutes of load on a cache warmed long before, against the ceiling in
+        # alternating rounds (the first round of each pair alternates too).
+        steady_rows = []
+        if args.steady_seconds > 0:
+            steady_targets = targets[1:]
+            steady_runs = {name: [] for name, *_ in steady_targets}
+            round_seconds = min(args.steady_round_seconds, args.steady_seconds)
+            for round_ in range(max(1, round(args.steady_seconds / round_seconds))):
+                for name, path, count, listener in steady_targets if round_ % 2 == 0 else steady_targets[::-1]:
+                    run = bench.run(path, count, listener=listener, seconds=round_seconds)
+                    steady_runs[name].append(run)
+                print(f"  steady state, round {round_ + 1}: " + ", ".join(
+                    f"{name} {share(runs_[-1]['handled'], runs_[-1]['handled_seconds']):,.0f} events/s"
+                    for name, runs_ in steady_runs.items()
+                ))
+            steady_rows = [figures(f"{name}, steady state", steady_runs[name]) for name, *_ in steady_targets]
+
         rss_rows = []
         for point in args.rss_points:
             how = "OAuth"
@@ -530,7 +606,7 @@ def main():
     finally:
         bench.stop()
         if settings.REDIS_URL:
-            from installations.stores import redis_client
+            from installations.redis_cache import redis_client
 
             client = redis_client()
             keys = list(client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}:*", count=1000))
@@ -550,16 +626,20 @@ def main():
         f"Installed {n:,} workspaces over OAuth in {install_seconds:.0f}s ({install_cost}). {warm_up}",
         "## Throughput (warm cache)",
         throughput_table(rows),
+        f"## Steady state ({args.steady_seconds:.0f}s per target in alternating rounds of "
+        f"{min(args.steady_round_seconds, args.steady_seconds or 1):.0f}s, after the rounds above)",
+        steady_table(steady_rows) if steady_rows else "(no --steady-seconds)",
         f"## RSS against installed workspaces (each point: app restarted, {args.rss_events:,} events at "
         f"{args.rss_rate:.0f}/s over every workspace, cold cache)",
         rss_table(rss_rows) if rss_rows else "(no --rss-points)",
         "## Verdicts",
-        verdicts(rows, rss_rows),
+        verdicts(rows, rss_rows, steady_rows, install_sql),
     ])
     print("\n" + report)
     (RESULTS / f"{stamp}-{label}.md").write_text(report + "\n")
     (RESULTS / f"{stamp}-{label}.json").write_text(json.dumps(
-        {"setup": setup, "args": vars(args), "install_seconds": install_seconds, "throughput": rows, "rss": rss_rows},
+        {"setup": setup, "args": vars(args), "install_seconds": install_seconds, "install_sql": install_sql,
+         "throughput": rows, "steady_state": steady_rows, "rss": rss_rows},
         indent=2,
     ))
 

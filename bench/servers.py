@@ -55,6 +55,37 @@ def children(pid):
     return sorted(found)
 
 
+def descendants(pid):
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+class Worker:
+    """The Dramatiq worker (`manage.py rundramatiq`, the Procfile's `worker`): plugins run there when
+    there is a broker."""
+
+    def __init__(self, env, log_dir, processes=1, threads=8):
+        self.log = open(Path(log_dir) / "worker.log", "ab")
+        command = [sys.executable, "manage.py", "rundramatiq", "--skip-logging", "--processes", str(processes),
+                   "--threads", str(threads)]
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def cpu_seconds(self):
+        return sum(cpu_seconds(pid) for pid in [self.process.pid, *descendants(self.process.pid)])
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
 class Gunicorn:
     """A gunicorn master and its workers, serving `config.wsgi` on a free local port."""
 

@@ -7,7 +7,9 @@ from config.settings import *  # noqa: F403
 from config.settings import BASE_DIR, INSTALLED_APPS
 
 ROOT_URLCONF = "bench.urls"
-INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
+# The sandbox shares the bench's database (its server runs with SLACK_SANDBOX on): its tables are
+# migrated with the app's, and the runner reads them. The app does not mount it (SLACK_SANDBOX off).
+INSTALLED_APPS = [*INSTALLED_APPS, *(["sandbox"] if "sandbox" not in INSTALLED_APPS else []), "bench"]
 # collectstatic's manifest, which production's static storage needs, stays under the bench's results.
 STATIC_ROOT = BASE_DIR / "bench" / "results" / "staticfiles"
 

@@ -1,8 +1,9 @@
 """The two ceilings, served by the same gunicorn workers as the app.
 
 - `bare`: a Django view that answers 200 through the same middleware, and nothing else.
-- `fixed_token_events`: the app's own `app_mention` listener on a second Bolt App with one fixed bot
-  token, so authorize costs nothing (Bolt's SingleTeamAuthorization calls auth.test once, at build).
+- `fixed_token_events`: the app's own path after authorize (deliveries deduplicated, the event handed
+  to the plugins through the broker) on a second Bolt App with one fixed bot token, so authorize
+  costs nothing (Bolt's SingleTeamAuthorization calls auth.test once, at build).
 """
 
 import logging
@@ -16,7 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
 
-from bolt_app.listeners import answer_mention
+from bolt_app.dedupe import SkipRepeats
+from bolt_app.listeners import ToPlugins
 from installations.slack_api import web_client
 
 logger = logging.getLogger("slackhub.bench")
@@ -48,7 +50,8 @@ def fixed_token_handler() -> SlackRequestHandler:
                 app = App(
                     signing_secret=settings.SLACK_SIGNING_SECRET, client=web_client(settings.BENCH_FIXED_TOKEN), logger=logger
                 )
-            app.event("app_mention")(answer_mention)
+            app.use(SkipRepeats())
+            app.use(ToPlugins())
             _handler.append(SlackRequestHandler(app))
         return _handler[0]
 

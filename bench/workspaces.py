@@ -59,6 +59,7 @@ def create_in_sandbox(first, count):
                 slack.Channel,
                 [{"channel_id": ids.channel_id(i), "workspace": ids.team_id(i)} for i in indexes],
                 name="general",
+                topic="",
             )
 
 
@@ -70,6 +71,8 @@ def add_people(indexes, people):
             for i in indexes
             for p in people
         ],
+        email="",
+        is_admin=False,
     )
 
 
