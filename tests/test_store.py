@@ -270,3 +270,39 @@ def test_redis_state_store_consumes_once_and_expires():
     assert sorted(results) == [False, False, False, True]
     time.sleep(1.1)
     assert states.consume(expiring) is False
+
+
+# --- the process's stores ----------------------------------------------------------------------
+
+
+def test_the_process_has_one_store_of_each_kind_rebuilt_when_their_settings_change(settings):
+    from installations.cache import CacheableInstallationStore
+    from installations.stores import installation_store, oauth_state_store
+
+    store = installation_store()
+    assert isinstance(store, CacheableInstallationStore) and installation_store() is store
+    assert store.client_id == settings.SLACK_CLIENT_ID
+    assert isinstance(oauth_state_store(), RedisOAuthStateStore if settings.REDIS_URL else DjangoOAuthStateStore)
+    assert oauth_state_store() is oauth_state_store()
+
+    settings.SLACK_CLIENT_ID = "333.444"
+    settings.SLACK_STATE_EXPIRATION_SECONDS = 42
+
+    assert installation_store() is not store and installation_store().client_id == "333.444"
+    assert oauth_state_store().expiration_seconds == 42
+
+
+def test_installations_imports_nothing_from_the_layers_above_it():
+    import ast
+    from pathlib import Path
+
+    import installations
+
+    above = ("bolt_app", "plugins", "config", "sandbox", "background", "bench")
+    offending = []
+    for path in Path(installations.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offending += [f"{path.name}: {name}" for name in names if name.split(".")[0] in above]
+    assert offending == []
