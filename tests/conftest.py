@@ -31,6 +31,7 @@ def support_group(db):
 
     if not Group.objects.filter(name="support").exists():
         import_module("installations.migrations.0002_support_group").create_support_group(apps, None)
+        import_module("plugins.migrations.0002_support_views_plugin_data").allow_support(apps, None)
     return Group.objects.get(name="support")
 
 
