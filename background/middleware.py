@@ -86,3 +86,12 @@ class InProcessWorker(Middleware):
             from background import in_process
 
             in_process.start_worker(broker)
+
+
+class LoadPlugins(Middleware):
+    """A worker process loads the plugins (and runs their `init()`) when it boots, not on its first message."""
+
+    def after_worker_boot(self, broker, worker):
+        from plugins.loader import registry
+
+        registry()

@@ -233,6 +233,7 @@ _dramatiq_middleware = [
     # Failures and schedule runs in the admin; never a query for a message that succeeds.
     "background.middleware.Bookkeeping",
     "background.middleware.InProcessWorker",
+    "background.middleware.LoadPlugins",
     "installations.metrics.WorkerProcesses",  # worker processes count where /metrics reads
 ]
 if BROKER_URL:

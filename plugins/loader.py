@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -72,13 +73,19 @@ def _missing(names):
 
 
 def plugin_classes(path: str) -> list[type]:
-    """The plugin classes `path` names: a class, or every plugin class defined in a module."""
+    """The plugin classes `path` names: a class, or every plugin class defined in a module. A path
+    that names neither is a configuration error (start-up stops with a short message)."""
     try:
         module = import_module(path)
-    except ImportError:
-        found = import_string(path)
+    except ModuleNotFoundError as missing:
+        if not (path == missing.name or path.startswith(f"{missing.name}.")):  # it imports something missing
+            raise ImproperlyConfigured(f"PLUGINS: {path} could not be imported: {missing}") from None
+        try:
+            found = import_string(path)
+        except ImportError as error:
+            raise ImproperlyConfigured(f"PLUGINS: no module or class {path!r} ({error})") from None
         if not (inspect.isclass(found) and issubclass(found, MachineBasePlugin)):
-            raise ImportError(f"PLUGINS: {path} is not a plugin class (a MachineBasePlugin subclass)") from None
+            raise ImproperlyConfigured(f"PLUGINS: {path} is not a plugin class (a MachineBasePlugin subclass)") from None
         return [found]
     return [
         value for value in vars(module).values()

@@ -47,3 +47,10 @@ def test_the_banner_offers_the_sandbox_only_when_it_is_mounted():
 
     assert with_sandbox.returncode == 0 and "/sandbox/" in with_sandbox.stdout and "Ctrl+C" in with_sandbox.stdout
     assert real_app.returncode == 0 and "/slack/install" in real_app.stdout and "sandbox" not in real_app.stdout
+
+
+def test_a_plugins_setting_that_names_nothing_stops_start_up_with_a_short_message():
+    result = run(["-c", "import config.wsgi"], DEBUG="1", PLUGINS="plugins.builtin.general,myapp.not_there")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "PLUGINS: no module or class 'myapp.not_there'" in result.stderr
