@@ -1,6 +1,91 @@
-"""Shared test steps (tests/RULES: new shared steps go here, not in conftest or other test modules)."""
+"""Shared test steps: what several test modules do (install over HTTP, sign a request, wait for
+an outcome). Fixtures stay in conftest.py."""
 
+import html
+import json
+import os
+import re
+import time
+from urllib.parse import urljoin
+
+import pytest
+from django.conf import settings as django_settings
 from prometheus_client.parser import text_string_to_metric_families
+
+needs_redis = pytest.mark.skipif(not os.getenv("REDIS_URL"), reason="needs REDIS_URL (the PostgreSQL + Redis CI run)")
+
+
+
+def wait_for(condition, timeout=10.0):
+    """Poll until `condition()` is truthy (Bolt runs listeners after acking); return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def settle(timeout=10.0):
+    """Wait until every message on the broker's queues has been handled: after it, anything a request
+    set off has happened (the observable moment a test asserts "nothing happened" at)."""
+    import dramatiq
+
+    broker = dramatiq.get_broker()
+    for queue in list(broker.get_declared_queues()):
+        broker.join(queue, timeout=int(timeout * 1000))
+
+
+def install(browser, base_url, target="T0ACME0001", user="T0ACME0001:U0ACME0001", decision="allow"):
+    """A person's install, over HTTP: the "Add to Slack" page, the sandbox's consent, the callback.
+
+    Returns the response of `/slack/oauth_redirect` (the success or failure page).
+    """
+    page = browser.get(f"{base_url}/slack/install")
+    assert page.status_code == 200, page.text
+    href = re.search(r'id="add-to-slack" href="([^"]+)"', page.text).group(1)
+    consent_url = urljoin(base_url, html.unescape(href))
+    consent = browser.get(consent_url)
+    assert consent.status_code == 200, consent.text
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', consent.text).group(1)
+    answer = browser.post(
+        consent_url,
+        data={"csrfmiddlewaretoken": csrf, "target": target, "user": user, "decision": decision},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text
+    return browser.get(answer.headers["Location"], allow_redirects=False)
+
+
+def mention(team_id="T0ACME0001", user_id="U0ACME0002", text=None):
+    """An `app_mention` event in the sandbox workspace's #general, as Slack sends it ("@app hi" by default)."""
+    from sandbox import events
+    from sandbox.ids import bot_user_id
+
+    text = f"<@{bot_user_id(team_id)}> hi" if text is None else text
+    return events.event_callback_body(team_id, events.app_mention(team_id, user_id, "C0ACMEGEN1", text))
+
+
+def cached_installations():
+    """Every entry of the installation cache, as its backend stores it (this run's keys only)."""
+    from django.core.cache import caches
+
+    cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
+    if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # LocMemCache
+        return [value for key, value in cache._cache.items() if ":installations:" in key]
+    client = cache._cache.get_client(write=False)  # RedisCache
+    return [client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*")]
+
+
+def signed_post(client, body, content_type="application/json", secret=None, timestamp=None):
+    """POST a body to /slack/events through Django's test client, signed the way Slack signs."""
+    from sandbox.events import sign
+
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = sign(raw, secret or django_settings.SLACK_SIGNING_SECRET, timestamp)
+    return client.post(
+        "/slack/events", data=raw, content_type=content_type, headers={k: v for k, v in headers.items()}
+    )
 
 
 def metric(text, name, **labels):

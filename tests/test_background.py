@@ -20,7 +20,7 @@ from background.models import FailedMessage, Schedule
 from plugins import dispatch, tasks
 from sandbox import events
 from sandbox.models import Message
-from tests.conftest import install, wait_for
+from tests.helpers import install, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PLUGIN = "tests.background_plugins.BackgroundPlugin"

@@ -21,8 +21,7 @@ from installations.slack_api import web_client
 from installations.stores import installation_store
 from sandbox import events
 from sandbox.models import Token
-from tests.conftest import install, mention, needs_redis, signed_post, wait_for
-from tests.helpers import metric
+from tests.helpers import install, mention, metric, needs_redis, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

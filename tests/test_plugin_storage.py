@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from plugins import context
 from plugins.storage import NotSerializable, PluginStorage, storage_backend
-from tests.conftest import needs_redis
+from tests.helpers import needs_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

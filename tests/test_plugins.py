@@ -10,7 +10,7 @@ from plugins.models import MissingScope, RoleGrant
 from sandbox import people
 from sandbox.ids import bot_user_id
 from sandbox.models import ApiCall, Message, Reaction
-from tests.conftest import install, wait_for
+from tests.helpers import install, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

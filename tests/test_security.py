@@ -38,7 +38,7 @@ from installations.redaction import RedactSecrets
 from sandbox import events
 from sandbox.models import Message, Token
 from tests import workers
-from tests.conftest import cached_installations, install, mention, signed_post, wait_for
+from tests.helpers import cached_installations, install, mention, signed_post, wait_for
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 # A token's shape; Fernet's urlsafe base64 could hold "xox" by chance, but not this.
