@@ -11,10 +11,13 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import get_fields_from_path
 from django.core.cache import caches
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
@@ -80,6 +83,51 @@ class ThrottledLoginForm(AdminAuthenticationForm):
         return cleaned
 
 
+# The query parameters Django's own list filters use (`status__exact`, `installed_at__gte`, ...).
+FIELD_FILTER_LOOKUPS = ("exact", "isnull", "isempty", "gte", "lt")
+
+
+class ConsoleGuards:
+    """Mixed into every model page the console registers, whichever app it comes from.
+
+    - A list accepts only the query parameters its own filters use, plus `console_lookups` (for the
+      console's own links). Django would otherwise filter on any column with any lookup
+      (`?state__regex=^a`, `?password__startswith=`): a way to read, one character at a time, values
+      the pages never show. Any other parameter is a 400.
+    - An action sent with a selection that is not a list of row ids (`abc`, a number past the
+      column's range) is refused with a message, before Django's `pk__in` filter fails on it.
+    """
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in self.offered_lookups(request)
+
+    def offered_lookups(self, request):
+        offered = set(getattr(self, "console_lookups", ()))  # first in the MRO: never shadow the page's own
+        for item in self.get_list_filter(request) if request is not None else self.list_filter:
+            if isinstance(item, type) and issubclass(item, admin.ListFilter):
+                offered.add(getattr(item, "parameter_name", None))
+                continue
+            path = item[0] if isinstance(item, (list, tuple)) else item
+            offered.update(f"{path}__{suffix}" for suffix in FIELD_FILTER_LOOKUPS)
+            try:
+                field = get_fields_from_path(self.model, path)[-1]
+            except FieldDoesNotExist:
+                continue
+            if field.is_relation and field.target_field is not None:  # RelatedFieldListFilter's parameter
+                offered.add(f"{path}__{field.target_field.name}__exact")
+        return offered
+
+    def response_action(self, request, queryset):
+        pk = self.opts.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                pk.clean(value, None)
+        except ValidationError:
+            self.message_user(request, "That selection is not valid: choose rows with their checkboxes.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
 class ConsoleSite(admin.AdminSite):
     site_header = "slackhub"
     site_title = "slackhub console"
@@ -88,6 +136,12 @@ class ConsoleSite(admin.AdminSite):
     # The index lists every model; without the sidebar the workspace list fits 1280 px unscrolled.
     enable_nav_sidebar = False
     login_form = ThrottledLoginForm
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, ConsoleGuards):
+            admin_class = type(admin_class.__name__, (ConsoleGuards, admin_class), {"__module__": admin_class.__module__})
+        super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request, extra_context=None):
         """The admin index with the console's counts (templates/admin/index.html shows them)."""

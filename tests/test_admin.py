@@ -16,7 +16,7 @@ from slack_sdk.oauth.installation_store import Installation
 from installations import models
 from installations.stores import DjangoInstallationStore
 from sandbox.models import ApiCall, Token
-from tests.conftest import install, mention, signed_post
+from tests.helpers import install, mention, signed_post
 
 Kind = models.InstallationEvent
 CHANGELIST = "/admin/installations/workspace/"
@@ -600,3 +600,22 @@ def test_behind_the_proxy_the_login_throttle_counts_the_address_the_proxy_saw(ad
 
     assert "Too many failed log-in attempts" in log_in(guesser, "admin", "password").content.decode()
     assert log_in(owner, "admin", "password").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url, query", [
+    ("/admin/auth/user/", {"password__startswith": "pbkdf2"}),
+    ("/admin/auth/user/", {"email__regex": "."}),
+    ("/admin/sandbox/token/", {"token__startswith": "xoxb"}),
+])
+def test_every_apps_lists_accept_only_the_filters_they_offer(admin_client, url, query):
+    assert admin_client.get(url, query).status_code == 400
+
+
+@pytest.mark.django_db
+def test_django_filters_of_other_apps_still_work(admin_client, support_group):
+    offered = [("/admin/auth/user/", {"is_staff__exact": "1"}), ("/admin/auth/user/", {"groups__id__exact": support_group.pk}),
+               ("/admin/installations/workspace/", {"_facets": "True"})]
+
+    for url, query in offered:
+        assert admin_client.get(url, query).status_code == 200, (url, query)
