@@ -19,8 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from installations import models
 from installations.cache import CacheableInstallationStore
 from sandbox.models import ApiCall
-from tests.conftest import cached_installations, install, mention, needs_redis, signed_post, wait_for
-from tests.test_store import an_installation
+from tests.helpers import an_installation, cached_installations, install, mention, needs_redis, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from installations.slack_api import client_for_workspace
 from installations.uninstall import uninstall_workspace
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token
-from tests.conftest import install, mention, signed_post, wait_for
+from tests.helpers import install, mention, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,48 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 from django.db import connection
-from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store import Bot
 
 from installations import models
 from installations.stores import DjangoInstallationStore, DjangoOAuthStateStore, RedisOAuthStateStore
-from tests.conftest import needs_redis
+from tests.helpers import INSTALLED_AT, an_installation, needs_redis
 
 pytestmark = pytest.mark.django_db
-
-INSTALLED_AT = 1_763_000_000.123456
-
-
-def an_installation(**overrides):
-    values = dict(
-        app_id="A0SANDBOX1",
-        enterprise_id="E0001",
-        enterprise_name="Initech Grid",
-        enterprise_url="https://initech.enterprise.slack.com/",
-        team_id="T0001",
-        team_name="Acme Corp",
-        bot_token="xoxb-bot-1",
-        bot_id="B0001",
-        bot_user_id="U0BOT",
-        bot_scopes="chat:write,commands",
-        bot_refresh_token="xoxe-1-bot-refresh",
-        bot_token_expires_at=1_763_043_200,
-        user_id="U0001",
-        user_token="xoxp-user-1",
-        user_scopes="search:read",
-        user_refresh_token="xoxe-1-user-refresh",
-        user_token_expires_at=1_763_043_201,
-        incoming_webhook_url="https://hooks.slack.com/services/T0001/B0001/secret",
-        incoming_webhook_channel="#general",
-        incoming_webhook_channel_id="C0001",
-        incoming_webhook_configuration_url="https://acme.slack.com/services/B0001",
-        is_enterprise_install=False,
-        token_type="bot",
-        installed_at=INSTALLED_AT,
-        custom_values={"plan": "pro", "seats": 12},
-    )
-    values.update(overrides)
-    return Installation(**values)
-
 
 @pytest.fixture
 def store():

@@ -14,7 +14,7 @@ from installations import models
 from sandbox import events
 from sandbox.models import ApiCall, Message, Token
 from tests import workers
-from tests.conftest import install, mention, wait_for
+from tests.helpers import install, mention, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
