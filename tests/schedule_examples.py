@@ -1,0 +1,19 @@
+"""A plugin the scheduler tests load (PLUGINS=tests.schedule_examples): every 3 seconds, it posts in
+each workspace's #general which tick it ran for, so a test can count the runs of each tick."""
+
+from dramatiq.middleware import CurrentMessage
+
+from plugins.base import MachineBasePlugin
+from plugins.decorators import schedule
+
+
+class TickPlugin(MachineBasePlugin):
+    """Names each tick it runs for"""
+
+    @schedule(second="*/3")
+    def tick(self):
+        # A scheduled method is not told its tick; the worker's message carries it
+        # (plugins.tasks.run_scheduled(plugin, method, workspace, tick)).
+        tick = CurrentMessage.get_current_message().args[3]
+        channel = self.find_channel_by_name("general")
+        self.say(channel.id if channel else "C0ACMEGEN1", f"tick {tick}")
