@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DEBUG ?= 1
 
-.PHONY: run test install migrate superuser bench clean
+.PHONY: run test install migrate superuser bench bench-background clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Needs REDIS_URL (the broker): ack rate, end-to-end rate against the ceiling, backlog (bench/background.py)
+bench-background: install
+	$(BIN)/python bench/background.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles

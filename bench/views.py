@@ -4,6 +4,8 @@
 - `fixed_token_events`: the app's own path after authorize (deliveries deduplicated, the event handed
   to the plugins through the broker) on a second Bolt App with one fixed bot token, so authorize
   costs nothing (Bolt's SingleTeamAuthorization calls auth.test once, at build).
+- `fixed_token_bolt_events`: the same App with the greeting as a Bolt listener, run in the web
+  process after the ack with no broker (bench/background.py's ceiling, issue 12).
 """
 
 import logging
@@ -42,14 +44,16 @@ def _without_oauth_environment():
         os.environ.update(saved)
 
 
+def _fixed_token_app() -> App:
+    with _without_oauth_environment():
+        # Bolt takes the token from the client when given one.
+        return App(signing_secret=settings.SLACK_SIGNING_SECRET, client=web_client(settings.BENCH_FIXED_TOKEN), logger=logger)
+
+
 def fixed_token_handler() -> SlackRequestHandler:
     with _lock:
         if not _handler:
-            with _without_oauth_environment():
-                # Bolt takes the token from the client when given one.
-                app = App(
-                    signing_secret=settings.SLACK_SIGNING_SECRET, client=web_client(settings.BENCH_FIXED_TOKEN), logger=logger
-                )
+            app = _fixed_token_app()
             app.use(SkipRepeats())
             app.use(ToPlugins())
             _handler.append(SlackRequestHandler(app))
@@ -61,3 +65,29 @@ def fixed_token_events(request):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     return fixed_token_handler().handle(request)
+
+
+def answer_mention(event, say):
+    """The greeting plugin's answer to a mention (plugins/builtin/greeting.py) as a plain listener."""
+    say(text=f"Hi <@{event['user']}>! I'm here. Try `/hello` too.", thread_ts=event.get("thread_ts"))
+
+
+_bolt_handler = []
+
+
+def fixed_token_bolt_handler() -> SlackRequestHandler:
+    """Issue 12's ceiling (bench/background.py): a fixed-token App whose listener Bolt runs in the web
+    process after the ack, on its in-memory thread pool, with no broker (how the app worked before)."""
+    with _lock:
+        if not _bolt_handler:
+            app = _fixed_token_app()
+            app.event("app_mention")(answer_mention)
+            _bolt_handler.append(SlackRequestHandler(app))
+        return _bolt_handler[0]
+
+
+@csrf_exempt
+def fixed_token_bolt_events(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    return fixed_token_bolt_handler().handle(request)
