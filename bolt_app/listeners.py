@@ -29,8 +29,10 @@ class ToPlugins(Middleware):
         if (body.get("event") or {}).get("type") in OWN_EVENTS:
             metrics.count_slack_request(body, "listener")
             return next()
+        # Slack's deprecated verification token stays out of the broker (and out of its failure logs).
+        work = {name: value for name, value in body.items() if name != "token"}
         try:
-            enqueue(body, workspace_of(req.context), key=delivery_key(body))
+            enqueue(work, workspace_of(req.context, body), key=delivery_key(body))
         except Exception:
             metrics.count_slack_request(body, "error")
             raise
@@ -38,11 +40,20 @@ class ToPlugins(Middleware):
         return BoltResponse(status=200, body="")
 
 
-def workspace_of(context) -> dict:
-    """The ids `plugins.dispatch.handle` authorizes from (plain JSON, for a task message)."""
+def workspace_of(context, body) -> dict:
+    """The ids `plugins.dispatch.handle` authorizes from (plain JSON, for a task message).
+
+    With an org-wide install Bolt's context has no team (events name it in `authorizations`, which
+    an org-wide install leaves empty); the workspace of the org the request came from is in the body,
+    and plugins need it (roles hold per workspace).
+    """
+    team_id = context.team_id
+    if not team_id and context.is_enterprise_install:
+        team_id = (body.get("team_id") or (body.get("event") or {}).get("team")
+                   or (body.get("user") or {}).get("team_id") or None)
     return {
         "enterprise_id": context.enterprise_id,
-        "team_id": context.team_id,
+        "team_id": team_id if isinstance(team_id, str) else None,
         "is_enterprise_install": bool(context.is_enterprise_install),
         "user_id": context.user_id,
     }

@@ -66,7 +66,10 @@ class PluginDataAdmin(ReadOnlyAdmin):
             value = None
             if show_values:
                 raw = storage_backend().get(key)
-                value = repr(loads(raw)) if raw is not None else "(expired)"
+                try:
+                    value = repr(loads(raw)) if raw is not None else "(expired)"
+                except (ValueError, KeyError, TypeError):  # not written by PluginStorage (another tool, an older format)
+                    value = f"(not readable as plugin storage: {len(raw)} bytes)"
             namespace, _, name = key[len(prefix):].partition(":")
             rows.append({"namespace": namespace, "key": name, "size": size, "expires": when(expires_at), "value": value})
         return TemplateResponse(request, "admin/plugins/plugindata/detail.html", {
@@ -81,10 +84,10 @@ class PluginDataAdmin(ReadOnlyAdmin):
 class RoleGrantAdmin(admin.ModelAdmin):
     """Roles given in a workspace; admins (installer, Slack's admins and owners) need no grant."""
 
-    list_display = ["role", "user_id", "workspace", "granted_by", "granted_at"]
+    list_display = ["role", "user_id", "team_id", "workspace", "granted_by", "granted_at"]
     list_filter = ["role"]
-    search_fields = ["role", "user_id", "workspace__team_name", "workspace__team_id"]
-    fields = ["workspace", "user_id", "role"]
+    search_fields = ["role", "user_id", "team_id", "workspace__team_name"]
+    fields = ["workspace", "team_id", "user_id", "role"]
     autocomplete_fields = []
     raw_id_fields = []
 

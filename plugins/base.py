@@ -9,25 +9,49 @@ from django.conf import settings as django_settings
 
 from plugins import context
 from plugins.awaitable import awaitable
+from plugins.message import Message  # noqa: F401 (Slack Machine's plugins import it from here)
 from plugins.models.channel import Channel
 from plugins.models.user import User
 from plugins.storage import PluginStorage
 
 
+# What no plugin needs: the service's own secrets (plugins are trusted code, but one that logs its
+# settings, or a template that renders them, should not leak these).
+WITHHELD = {
+    "SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "DATABASES", "CACHES",
+    "REDIS_URL", "BROKER_URL", "DRAMATIQ_BROKER", "METRICS_TOKEN", "HEALTH_TOKEN", "SECRET_KEY_FALLBACKS",
+}
+
+
 class Settings:
-    """Django settings read like Slack Machine's case-insensitive settings dict (read-only)."""
+    """Django settings read like Slack Machine's case-insensitive settings dict (read-only), less the
+    service's secrets (`WITHHELD`)."""
 
     def __getitem__(self, name):
-        try:
-            return getattr(django_settings, name.upper())
-        except AttributeError:
-            raise KeyError(name) from None
+        key = name.upper()
+        if key in WITHHELD or not hasattr(django_settings, key):
+            raise KeyError(name)
+        return getattr(django_settings, key)
 
     def get(self, name, default=None):
-        return getattr(django_settings, name.upper(), default)
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def __contains__(self, name):
-        return hasattr(django_settings, name.upper())
+        return name.upper() not in WITHHELD and hasattr(django_settings, name.upper())
+
+
+class AwaitableClient:
+    """A WebClient whose API methods (`chat_postMessage`, `api_call`, ...) can be awaited or called."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        found = getattr(self._client, name)
+        return awaitable(found) if callable(found) and not name.startswith("_") else found
 
 
 class MachineBasePlugin:
@@ -49,8 +73,9 @@ class MachineBasePlugin:
 
     @property
     def web_client(self):
-        """Slack's `WebClient` (synchronous) with this workspace's bot token."""
-        return context.current().client
+        """Slack's `WebClient` with this workspace's bot token. In an `async def` handler its methods are
+        awaited, as Slack Machine's `AsyncWebClient`'s are; in a plain one they are called plainly."""
+        return AwaitableClient(context.current().client)
 
     @property
     def users(self) -> dict[str, User]:
@@ -70,8 +95,9 @@ class MachineBasePlugin:
         return {"id": here.bot_id, "user_id": here.bot_user_id, "team_id": here.team_id, "name": django_settings.SLACK_APP_NAME}
 
     def find_channel_by_name(self, channel_name: str) -> Channel | None:
-        name = channel_name.lstrip("#")
-        return next((channel for channel in self.channels.values() if channel.name == name), None)
+        """A channel (not a DM) by name, with or without `#`, in any case (as Slack Machine)."""
+        name = channel_name.lstrip("#").lower()
+        return next((channel for channel in self.channels.values() if channel.name_normalized == name), None)
 
     def get_user_by_id(self, user_id: str) -> User | None:
         return context.current().user(user_id)

@@ -7,11 +7,24 @@ from plugins.models.channel import Channel
 from plugins.models.user import User
 
 
+class Fields(dict):
+    """Slack's JSON with attribute access too: `action.triggered_action.value` (Slack Machine's pydantic
+    models) and `action.triggered_action["value"]` both work; a missing field reads as None."""
+
+    def __getattr__(self, name):
+        value = self.get(name)
+        if isinstance(value, dict):
+            return Fields(value)
+        if isinstance(value, list):
+            return [Fields(item) if isinstance(item, dict) else item for item in value]
+        return value
+
+
 class BlockAction:
     def __init__(self, workspace: context.WorkspaceContext, payload: dict, triggered_action: dict):
         self._workspace = workspace
-        self.payload = payload
-        self.triggered_action = triggered_action
+        self.payload = Fields(payload)
+        self.triggered_action = Fields(triggered_action)
 
     @property
     def user(self) -> User:
@@ -27,7 +40,7 @@ class BlockAction:
 
     @property
     def state(self) -> dict | None:
-        return self.payload.get("state")
+        return self.payload.state
 
     @property
     def response_url(self) -> str | None:

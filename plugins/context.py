@@ -70,6 +70,7 @@ class WorkspaceContext:
     bot_scopes: list = field(default_factory=list)
     installer_user_id: str | None = None
     team_name: str | None = None
+    installed_at: object = None  # of the installation these credentials come from
     plugin: str = ""  # the plugin whose handler runs now, for logs and scope bookkeeping
 
     @property
@@ -242,6 +243,7 @@ def for_workspace(workspace: dict) -> WorkspaceContext | None:
         bot_scopes=_scope_list(found.bot_scopes),
         installer_user_id=getattr(found, "user_id", None) or getattr(found, "installed_by_user_id", None),
         team_name=found.team_name,
+        installed_at=getattr(found, "installed_at", None),
     )
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugins import roles
+from plugins.admin_utils import RoleCombinator
+from plugins.awaitable import blocking
 
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second", "start_date", "end_date", "timezone")
 
@@ -65,7 +67,7 @@ def command(slash_command: str):
 
 def action(action_id: str | re.Pattern | None = None, block_id: str | re.Pattern | None = None):
     """Call the method with a `BlockAction` for block actions matching both ids (a string matches
-    exactly, a compiled regex by `fullmatch`); at least one is required."""
+    exactly, a compiled regex by `re.match`, as Slack Machine); at least one is required."""
     if action_id is None and block_id is None:
         raise ValueError("action() needs an action_id or a block_id")
     return _tag(lambda meta: meta.actions.append((action_id, block_id)))
@@ -90,20 +92,21 @@ def required_settings(settings: list[str] | str):
     return _tag(lambda meta: meta.required_settings.extend(names))
 
 
-def _require_roles(required_roles, matches):
+def _require_roles(required_roles, matches, combinator):
     def decorator(function):
         @functools.wraps(function)
         def wrapper(self, target, *args, **kwargs):
             if matches(roles.roles_of(target.sender.id), set(required_roles)):
                 return function(self, target, *args, **kwargs)
-            _deny(self, target, required_roles)
+            _deny(self, target, required_roles, combinator)
 
         if inspect.iscoroutinefunction(function):
             @functools.wraps(function)
             async def async_wrapper(self, target, *args, **kwargs):
-                if matches(roles.roles_of(target.sender.id), set(required_roles)):
+                held = blocking(lambda: roles.roles_of(target.sender.id))  # the ORM, with the loop set aside
+                if matches(held, set(required_roles)):
                     return await function(self, target, *args, **kwargs)
-                said = _deny(self, target, required_roles)
+                said = _deny(self, target, required_roles, combinator)
                 if inspect.isawaitable(said):
                     await said
 
@@ -116,24 +119,21 @@ def _require_roles(required_roles, matches):
     return decorator
 
 
-def _deny(plugin, target, required_roles):
-    """As Slack Machine: tell the person, and emit `unauthorized-access` for whoever listens.
-    Returns what `say` returned (a coroutine in an async handler)."""
-    plugin.emit(
-        "unauthorized-access",
-        message=target, required_roles=list(required_roles), user=target.sender, plugin=type(plugin).__qualname__,
-    )
+def _deny(plugin, target, required_roles, combinator):
+    """As Slack Machine: tell the person, and emit `unauthorized-access` (with Slack Machine's
+    arguments) for whoever listens. Returns what `say` returned (a coroutine in an async handler)."""
+    plugin.emit("unauthorized-access", message=target, required_roles=list(required_roles), combinator=combinator)
     return target.say("I'm sorry, but you don't have access to that command", ephemeral=True)
 
 
 def require_any_role(required_roles: list[str]):
     """The person must hold at least one of these roles in this workspace."""
-    return _require_roles(required_roles, lambda held, required: bool(held & required))
+    return _require_roles(required_roles, lambda held, required: bool(held & required), RoleCombinator.ANY)
 
 
 def require_all_roles(required_roles: list[str]):
     """The person must hold every one of these roles in this workspace."""
-    return _require_roles(required_roles, lambda held, required: required <= held)
+    return _require_roles(required_roles, lambda held, required: required <= held, RoleCombinator.ALL)
 
 
 def wants(function) -> Any:

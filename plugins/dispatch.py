@@ -106,8 +106,9 @@ def _message(here, event):
         return
     text = event.get("text") or ""
     addressed = _addressed(here, event, text)
-    # One reply per mention: Slack sends a `message` and an `app_mention` for it; whichever comes first answers.
-    respond = addressed is not None and (event.get("channel_type") == "im" or _first_claim(here, event))
+    # One reply per mention: Slack sends a `message` and an `app_mention` for it; whichever comes first
+    # answers. Not for DMs and edits: Slack sends no app_mention for those.
+    respond = addressed is not None and (changed or _is_direct(event) or _first_claim(here, event))
     wording = addressed if addressed is not None else text
     for handler, regex, on_change in registry().listen_to:
         if not (changed and not on_change):
@@ -119,12 +120,17 @@ def _message(here, event):
 def _mention(here, event):
     if _own(here, event) or not event.get("user"):
         return
-    # Slack sends app_mention for a mention anywhere in the text: it is for the bot either way.
+    # Slack sends app_mention for a mention anywhere in the text; respond_to (as in Slack Machine) wants
+    # it first, and a mention elsewhere is only greeted (`unhandled-mention`).
     text = event.get("text") or ""
     addressed = _addressed(here, event, text)
-    if _first_claim(here, event):
-        _respond(here, Message(here, {**event, "channel_type": event.get("channel_type", "channel")},
-                               text if addressed is None else addressed))
+    if not _first_claim(here, event):
+        return
+    message = Message(here, {**event, "channel_type": event.get("channel_type", "channel")}, addressed or text)
+    if addressed is None:
+        emit(UNHANDLED_MENTION, message=message)
+    else:
+        _respond(here, message)
 
 
 def _respond(here, message, changed=False):
@@ -155,9 +161,14 @@ def _addressed(here, event, text) -> str | None:
     match = _ADDRESSED.match(text)
     if match and match.group("user") == here.bot_user_id:
         return match.group("text")
-    if event.get("channel_type") == "im":
+    if _is_direct(event):
         return text
     return None
+
+
+def _is_direct(event) -> bool:
+    """A DM with the bot, or a group DM it is in: every message there is for it (as Slack Machine)."""
+    return event.get("channel_type") in ("im", "mpim")
 
 
 def _first_claim(here, event) -> bool:

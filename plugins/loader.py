@@ -98,7 +98,8 @@ def build() -> Registry:
     registry = Registry()
     for path in settings.PLUGINS:
         for cls in plugin_classes(path):
-            _register(registry, cls)
+            if f"{cls.__module__}.{cls.__qualname__}" not in registry.plugins:  # named twice: loaded once
+                _register(registry, cls)
     return registry
 
 

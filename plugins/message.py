@@ -23,7 +23,7 @@ class Message:
 
     @property
     def is_dm(self) -> bool:
-        return self._event.get("channel_type") == "im" or self._event["channel"].startswith("D")
+        return self._event.get("channel_type") in ("im", "mpim") or self._event["channel"].startswith("D")
 
     @property
     def text(self) -> str:
@@ -92,6 +92,11 @@ class Message:
     @awaitable
     def pin_message(self):
         return self._workspace.pin_message(self._event["channel"], self.ts)
+
+    def __str__(self):
+        sender = self.sender
+        where = "in DM" if self.is_dm else f"in channel #{self.channel.identifier}"
+        return f"Message '{self.text}', sent by user @{sender.profile.real_name or sender.name or sender.id} {where}"
 
     def __repr__(self):
         return f"Message(text={self.text!r}, sender={self._event.get('user')!r}, channel={self._event.get('channel')!r})"

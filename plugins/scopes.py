@@ -17,7 +17,9 @@ from plugins import context
 from plugins.models import MissingScope
 
 logger = logging.getLogger("slackhub.plugins")
-_noted: set = set()  # (storage key, plugin, scope) logged and recorded by this process
+# (storage key, install time, plugin, scope) logged and recorded by this process: a new install of the
+# workspace is a new key, so what it still lacks is recorded again.
+_noted: set = set()
 _lock = threading.Lock()
 
 
@@ -31,7 +33,7 @@ def note(workspace: context.WorkspaceContext, plugin: str, scopes, reason: str) 
     new = []
     with _lock:
         for scope in scopes:
-            key = (workspace.storage_key, plugin, scope)
+            key = (workspace.storage_key, workspace.installed_at, plugin, scope)
             if key not in _noted:
                 _noted.add(key)
                 new.append(scope)
@@ -56,10 +58,8 @@ def refused(workspace: context.WorkspaceContext, needed: str) -> None:
 
 
 def cleared(workspace_row) -> None:
-    """A new install: forget what it lacked (the next events re-check against its new scopes)."""
+    """A reinstall or an uninstall: forget what the workspace lacked (its next events re-check)."""
     MissingScope.objects.filter(workspace=workspace_row).delete()
-    with _lock:
-        _noted.clear()
 
 
 def requested() -> list[str]:

@@ -19,12 +19,17 @@ def follow_installation(sender, instance, created, **kwargs):
     if not created:
         return
     workspace = instance.workspace
-    if instance.kind == InstallationEvent.UNINSTALLED:
+    # A late app_uninstalled (bolt-js #1558) is recorded though a newer install stays: keep its data.
+    if instance.kind == InstallationEvent.UNINSTALLED and type(workspace).objects.filter(
+        pk=workspace.pk, status=type(workspace).UNINSTALLED
+    ).exists():
         key = context.storage_key(workspace.enterprise_id, workspace.team_id, workspace.is_enterprise_install)
         RoleGrant.objects.filter(workspace=workspace).delete()
-        transaction.on_commit(lambda: _purge(key))
-    elif instance.kind in (InstallationEvent.INSTALLED, InstallationEvent.REINSTALLED, InstallationEvent.SCOPES_CHANGED):
         scopes.cleared(workspace)
+        transaction.on_commit(lambda: _purge(key))
+    elif instance.kind in (InstallationEvent.REINSTALLED, InstallationEvent.SCOPES_CHANGED):
+        scopes.cleared(workspace)
+    # A first install has nothing to clear (an uninstall cleared what came before): no query.
 
 
 def _purge(key):

@@ -34,6 +34,15 @@ class AsyncPlugin(MachineBasePlugin):
     async def reacted(self, event):
         await self.say(event["item"]["channel"], f"nice {event['reaction']}")
 
+    @respond_to(r"^vault$")
+    @require_any_role(["spy"])
+    async def vault(self, msg):
+        await msg.say("the vault is open")
+
+    @respond_to(r"^calc (?P<a>\d+)\+(?P<b>\d+)$", handle_message_changed=True)
+    async def calc(self, msg, a, b):
+        await msg.say(f"calc: {int(a) + int(b)}")
+
     @respond_to(r"^announce (?P<what>.+)$")
     async def announce(self, msg, what):
         self.emit("announced", what=what, channel=msg.channel.id)
@@ -67,8 +76,9 @@ class PlainPlugin(MachineBasePlugin):
         msg.say("the top secret is 43")
 
     @on("unauthorized-access")
-    def denied(self, message, required_roles, user, plugin):
-        self.storage.set("denied", {"user": user.id, "roles": required_roles}, shared=True)
+    def denied(self, message, required_roles, combinator):  # Slack Machine's arguments
+        self.storage.set("denied", {"user": message.sender.id, "roles": required_roles, "any": combinator.value},
+                         shared=True)
 
 
 class FailingPlugin(MachineBasePlugin):

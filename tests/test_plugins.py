@@ -293,3 +293,148 @@ def test_a_command_no_plugin_handles_is_answered_not_silent(app):
     assert people.run_command(app, TEAM, BOB, GENERAL, "/nothing-here") == 200
     answer = wait_for(lambda: Message.objects.filter(text__contains="/nothing-here").exclude(user=BOB).first())
     assert answer is not None and "isn't available" in answer.text and answer.ephemeral_user == BOB
+
+
+def test_an_async_handler_checks_roles_too(app):
+    say(app, f"<@{BOT}> vault", user=BOB)
+    assert wait_for(lambda: Message.objects.filter(text__contains="don't have access", ephemeral_user=BOB).exists())
+    reply_to(app, f"<@{BOT}> grant role spy to <@{BOB}>", "now has role `spy`", user=ALICE)
+    reply_to(app, f"<@{BOT}> vault", "the vault is open", user=BOB)
+
+
+def test_unauthorized_access_reaches_on_handlers_with_slack_machines_arguments(app):
+    from plugins import context
+    from plugins.storage import PluginStorage
+
+    say(app, f"<@{BOT}> topsecret", user=BOB)
+    assert wait_for(lambda: Message.objects.filter(text__contains="don't have access").exists())
+    here = context.for_workspace({"team_id": TEAM})
+    with context.bound(here):
+        denied = wait_for(lambda: PluginStorage("tests.plugin_examples.PlainPlugin").get("denied", shared=True))
+    assert denied == {"user": BOB, "roles": ["spy", "chief"], "any": "All"}
+
+
+def test_an_edited_mention_is_answered_again_when_the_handler_asks(app):
+    from plugins import dispatch
+    from sandbox import events
+
+    workspace = {"enterprise_id": None, "team_id": TEAM, "is_enterprise_install": False, "user_id": BOB}
+    original = events.message(TEAM, BOB, GENERAL, f"<@{BOT}> calc 1+1")
+    dispatch.handle(events.event_callback_body(TEAM, original), workspace)
+    edited = {**original, "text": f"<@{BOT}> calc 2+2"}
+    dispatch.handle(events.event_callback_body(TEAM, events.message_changed(TEAM, GENERAL, edited, original)), workspace)
+
+    assert list(bot_posts(text__startswith="calc:").values_list("text", flat=True)) == ["calc: 2", "calc: 4"]
+
+
+def test_a_mention_in_the_middle_is_greeted_not_taken_as_a_command(app):
+    say(app, f"should I ask <@{BOT}> echo this?")
+
+    greeting = wait_for(lambda: bot_posts(text__contains="Say `help`").first())
+    assert greeting is not None
+    assert not bot_posts(text="this?").exists()
+
+
+def test_an_uninstall_deletes_the_workspaces_storage_and_roles_but_a_late_one_does_not(app, client):
+    import time
+
+    from plugins import context
+    from plugins.storage import storage_backend
+    from sandbox import events
+    from tests.helpers import signed_post
+
+    reply_to(app, f"<@{BOT}> store lunch at noon under lunch", "stored under lunch")
+    reply_to(app, f"<@{BOT}> grant role cook to <@{BOB}>", "now has role `cook`", user=ALICE)
+    acme_keys = lambda: storage_backend().keys(context.storage_key(None, TEAM) + "|")  # noqa: E731
+
+    late = events.event_callback_body(TEAM, events.app_uninstalled())
+    late["event_time"] = int(time.time()) - 3600  # an uninstall from before this install, delivered late
+    assert signed_post(client, late).status_code == 200
+    assert wait_for(lambda: models.InstallationEvent.objects.filter(kind="uninstalled").exists())
+    assert models.Workspace.objects.get(team_id=TEAM).status == models.Workspace.ACTIVE
+    reply_to(app, f"<@{BOT}> retrieve lunch", "'lunch at noon' retrieved")
+    assert RoleGrant.objects.exists() and acme_keys()
+
+    assert signed_post(client, events.event_callback_body(TEAM, events.app_uninstalled())).status_code == 200
+    assert wait_for(lambda: models.Workspace.objects.get(team_id=TEAM).status == models.Workspace.UNINSTALLED)
+    assert wait_for(lambda: not RoleGrant.objects.exists())
+    assert wait_for(lambda: acme_keys() == [])
+
+
+def test_stored_dicts_that_look_like_tags_come_back_as_they_were(app):
+    from plugins import context
+    from plugins.storage import PluginStorage
+
+    notes = PluginStorage("my.plugins.Notes")
+    with context.bound(context.for_workspace({"team_id": TEAM})):
+        for value in ({"__slackhub__": "bytes", "v": "aGk="}, {"__slackhub__": "nope", "v": 1}):
+            notes.set("tricky", value)
+            assert notes.get("tricky") == value
+
+
+def test_plugins_do_not_see_the_services_secrets(settings):
+    from plugins.base import MachineBasePlugin
+
+    plugin = MachineBasePlugin()
+    assert plugin.settings["slack_app_name"] == settings.SLACK_APP_NAME
+    for secret in ("SECRET_KEY", "token_encryption_keys", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "DATABASES"):
+        assert secret not in plugin.settings and plugin.settings.get(secret) is None
+        with pytest.raises(KeyError):
+            plugin.settings[secret]
+
+
+def test_a_plugin_named_twice_in_plugins_answers_once(app, settings):
+    settings.PLUGINS = ["plugins.builtin.general", "plugins.builtin.general.PingPongPlugin", "tests.plugin_examples"]
+    reply_to(app, "ping", "pong")
+    reply_to(app, "weather in Oslo", "sunny in Oslo")  # handled after both pings' handlers ran
+    assert bot_posts(text="pong").count() == 1
+
+
+def test_async_handlers_await_the_web_client_and_read_actions_as_attributes(app):
+    from plugins import awaitable, context
+    from plugins.base import MachineBasePlugin
+    from plugins.block_action import BlockAction
+
+    plugin = MachineBasePlugin()
+
+    async def handler():
+        answer = await plugin.web_client.chat_postMessage(channel=GENERAL, text="awaited")
+        return answer["ok"]
+
+    here = context.for_workspace({"team_id": TEAM})
+    with context.bound(here):
+        assert awaitable.run(handler) is True
+        assert plugin.web_client.chat_postMessage(channel=GENERAL, text="plain")["ok"]
+    action = BlockAction(here, {"user": {"id": BOB}, "actions": [{"value": "yes"}]}, {"value": "yes", "action_id": "a"})
+    assert action.triggered_action.value == action.triggered_action["value"] == "yes"
+    assert bot_posts(text__in=["awaited", "plain"]).count() == 2
+
+
+def test_with_an_org_wide_install_roles_hold_in_one_workspace_of_the_org(slack, browser, settings):
+    from sandbox.models import Channel as SandboxChannel
+    from sandbox.models import User as SandboxUser
+    from sandbox.models import Workspace as SandboxWorkspace
+
+    org, east, general_east = "E0INITECH1", "T0INIEAST1", "C0INIGEN01"
+    west = SandboxWorkspace.objects.create(team_id="T0INIWEST1", name="Initech West", domain="initech-west", enterprise_id=org)
+    SandboxUser.objects.create(user_id="W0INITECH9", name="Samir", workspace=west, is_admin=True, email="samir@initech.example")
+    SandboxChannel.objects.create(channel_id="C0INIWST01", name="general", workspace=west)
+    assert install(browser, slack, target=org, user=f"{east}:W0INITECH1").status_code == 200
+    bot = bot_user_id(org)
+
+    # Samir is an admin of West: he may give roles there, and they hold there only.
+    assert people.post_message(slack, "T0INIWEST1", "W0INITECH9", "C0INIWST01", f"<@{bot}> grant role cook to <@W0INITECH2>") == 200
+    assert wait_for(lambda: Message.objects.filter(text__contains="now has role `cook`").exists())
+    assert people.post_message(slack, east, "W0INITECH2", general_east, f"<@{bot}> who has role cook") == 200
+    assert wait_for(lambda: Message.objects.filter(text="Nobody has role `cook`.").exists())
+
+    # In East (a channel shared with him, say), Samir's admin flag (West's) counts for nothing.
+    from plugins import dispatch
+    from sandbox import events
+
+    asked = events.message(east, "W0INITECH9", general_east, f"<@{bot}> grant role cook to <@W0INITECH2>")
+    dispatch.handle(events.event_callback_body(east, asked, enterprise_id=org, is_enterprise_install=True),
+                    {"enterprise_id": org, "team_id": east, "is_enterprise_install": True, "user_id": "W0INITECH9"})
+    # Denied: the refusal went to him (the sandbox's East channel does not have him, so Slack refuses it).
+    assert ApiCall.objects.filter(method="chat.postEphemeral").exists()
+    assert list(RoleGrant.objects.values_list("team_id", "user_id", "role")) == [("T0INIWEST1", "W0INITECH2", "cook")]

@@ -30,13 +30,18 @@ class RoleGrant(models.Model):
     the app and the workspace's admins and owners are `admin` without a grant."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="role_grants")
+    # The workspace the role holds in: the installation's own team, or, for an org-wide install, the
+    # one workspace of the org it was given in (roles are per workspace, never org-wide).
+    team_id = models.CharField(max_length=32)
     user_id = models.CharField(max_length=32)
     role = models.CharField(max_length=64)
-    granted_by = models.CharField(max_length=32, blank=True, default="")
+    granted_by = models.CharField(max_length=100, blank=True, default="")
     granted_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "user_id", "role"], name="one_grant_per_role")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "team_id", "user_id", "role"], name="one_grant_per_role")
+        ]
         ordering = ["role", "user_id"]
 
     def __str__(self):

@@ -20,6 +20,10 @@ class Channel:
     user: str | None = None  # the other person of a DM
     topic: str = ""
     purpose: str = ""
+    is_member: bool = False
+    is_shared: bool = False
+    num_members: int | None = None
+    name_normalized: str | None = None
 
     @classmethod
     def from_api_response(cls, data: dict) -> "Channel":
@@ -38,13 +42,12 @@ class Channel:
             user=data.get("user"),
             topic=(data.get("topic") or {}).get("value", ""),
             purpose=(data.get("purpose") or {}).get("value", ""),
+            is_member=bool(data.get("is_member")),
+            is_shared=bool(data.get("is_shared")),
+            num_members=data.get("num_members"),
+            name_normalized=data.get("name_normalized") or (data.get("name") or "").lower() or None,
         )
 
     @property
     def identifier(self) -> str:
         return self.name or self.id
-
-    def to_api_response(self) -> dict:
-        """The fields `from_api_response` reads, for the per-workspace cache."""
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("topic", "purpose")}
-        return {**data, "topic": {"value": self.topic}, "purpose": {"value": self.purpose}}

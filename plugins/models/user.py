@@ -14,7 +14,14 @@ class User:
     tz: str | None = None
     is_admin: bool = False
     is_owner: bool = False
+    is_primary_owner: bool = False
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
     is_bot: bool = False
+    is_app_user: bool = False
+    tz_label: str | None = None
+    tz_offset: int | None = None
+    locale: str | None = None
     profile: "Profile" = field(default_factory=lambda: Profile(), compare=False, hash=False)
 
     @classmethod
@@ -28,7 +35,14 @@ class User:
             tz=data.get("tz"),
             is_admin=bool(data.get("is_admin")),
             is_owner=bool(data.get("is_owner")),
+            is_primary_owner=bool(data.get("is_primary_owner")),
+            is_restricted=bool(data.get("is_restricted")),
+            is_ultra_restricted=bool(data.get("is_ultra_restricted")),
             is_bot=bool(data.get("is_bot")),
+            is_app_user=bool(data.get("is_app_user")),
+            tz_label=data.get("tz_label"),
+            tz_offset=data.get("tz_offset"),
+            locale=data.get("locale"),
             profile=Profile.from_api_response(data.get("profile") or {}),
         )
 
@@ -39,22 +53,26 @@ class User:
     def fmt_mention(self) -> str:
         return f"<@{self.id}>"
 
-    def to_api_response(self) -> dict:
-        """The fields `from_api_response` reads, for the per-workspace cache."""
-        return {
-            "id": self.id, "name": self.name, "team_id": self.team_id, "deleted": self.deleted,
-            "real_name": self.real_name, "tz": self.tz, "is_admin": self.is_admin, "is_owner": self.is_owner,
-            "is_bot": self.is_bot, "profile": self.profile.__dict__.copy(),
-        }
 
 
 @dataclass(frozen=True)
 class Profile:
     real_name: str = ""
     display_name: str = ""
+    real_name_normalized: str = ""
+    display_name_normalized: str = ""
     email: str | None = None
     title: str = ""
+    phone: str = ""
+    status_text: str = ""
+    status_emoji: str = ""
+    team: str | None = None
+    image_24: str = ""
+    image_32: str = ""
+    image_48: str = ""
     image_72: str = ""
+    image_192: str = ""
+    image_512: str = ""
 
     @classmethod
     def from_api_response(cls, data: dict) -> "Profile":

@@ -49,6 +49,8 @@ def _tagged(value):
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise NotSerializable("plugin storage keeps dicts with string keys only")
+        if _TAG in value:  # a plugin's own dict that looks like a tag: kept as pairs, read back as it was
+            return {_TAG: "dict", "v": [[key, _tagged(item)] for key, item in value.items()]}
         return {key: _tagged(item) for key, item in value.items()}
     for kind, name, encode, _ in _ENCODERS:
         if isinstance(value, kind):
@@ -67,6 +69,8 @@ def _untagged(value):
         return [_untagged(item) for item in value]
     if isinstance(value, dict):
         if _TAG in value and len(value) == 2 and "v" in value:
+            if value[_TAG] == "dict":
+                return {key: _untagged(item) for key, item in value["v"]}
             inner = _untagged(value["v"])
             return tuple(inner) if value[_TAG] == "tuple" else _DECODERS[value[_TAG]](inner)
         return {key: _untagged(item) for key, item in value.items()}
