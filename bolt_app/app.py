@@ -56,8 +56,12 @@ def build_app(installation_store, oauth_state_store) -> App:
         authorize=StoreAuthorize(installation_store, logger),
         oauth_flow=InstallFlow(client=client, logger=logger, settings=oauth_settings),
     )
-    app.use(SkipRepeats())  # after authorize: a Slack retry or a replay is acked, not processed again
     listeners.register(app)
+    # After the plugins' middleware, which takes everything but uninstall and revocation to the broker:
+    # there, one processing per event is the worker's claim (across Slack's retries, replays and
+    # redeliveries alike), so the request path makes no extra round trip and an event whose enqueue
+    # failed is not taken for delivered. This covers what the web process handles itself.
+    app.use(SkipRepeats())
     return app
 
 

@@ -20,6 +20,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from redis.exceptions import RedisError
 
+from installations import metrics
 from plugins import dispatch
 
 logger = logging.getLogger("slackhub.tasks")
@@ -37,6 +38,8 @@ def handle_event(body: dict, workspace: dict, key: str | None = None):
     with claimed(key) as mine:
         if mine:
             dispatch.handle(body, workspace)
+        else:  # a Slack retry, a replay or a second send of the same event
+            metrics.count_slack_request(body, "repeat")
 
 
 @dramatiq.actor(**EVENT_OPTIONS)
