@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import ids, instrument  # noqa: E402
 from bench.run import RESULTS, Bench, bench_database, environments, figures, fmt, share  # noqa: E402
-from bench.servers import free_port  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 ACK_TARGET = 1.0  # slackhub's ack rate / the ceiling's events/s
 END_TO_END_TARGET = 0.7  # slackhub's events/s end to end / the ceiling's

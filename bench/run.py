@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ids, instrument  # noqa: E402
-from bench.servers import Gunicorn, Worker, cpu_seconds, free_port, http  # noqa: E402
+from tests.processes import Gunicorn, Worker, cpu_seconds, free_port, http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SIGNING_SECRET = "bench-signing-secret"

@@ -7,9 +7,6 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 
-# Shared steps live in tests/helpers.py; these names stay importable from here for older modules.
-from tests.helpers import cached_installations, install, mention, needs_redis, signed_post, wait_for  # noqa: F401
-
 
 @pytest.fixture
 def sandbox_seed(db):

@@ -23,7 +23,7 @@ import redis
 import requests
 from django.conf import settings as django_settings
 
-from bench.servers import ROOT, Gunicorn, free_port, http
+from tests.processes import ROOT, Gunicorn, free_port, http
 from sandbox import events
 from sandbox.models import Message
 from tests import workers

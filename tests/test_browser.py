@@ -15,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from installations import models
 from sandbox.models import Token
-from tests.conftest import install
+from tests.helpers import install
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ["/usr/bin/chromium"] if os.path.exists(p)), None)
 CHROMIUM_ARGS = [

@@ -3,7 +3,7 @@
 import pytest
 
 from installations import models
-from tests.conftest import install
+from tests.helpers import install
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -240,7 +240,7 @@ def test_the_queue_depth_and_age_are_read_from_redis(settings):
 def test_two_web_workers_counts_add_up_in_one_scrape(tmp_path):
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from bench.servers import Gunicorn
+    from tests.processes import Gunicorn
     from tests import workers
 
     directory = tmp_path / "metrics"

@@ -6,8 +6,8 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
+from tests.helpers import install
 
-from tests.conftest import install
 
 
 def install_page(client):

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
-from bench.servers import ROOT, Gunicorn
+from tests.processes import ROOT, Gunicorn
 
 
 def database_url():

@@ -1,5 +1,5 @@
-"""The processes the bench starts (gunicorn for the app and for the sandbox) and what /proc says
-about them: CPU time and resident memory of each worker."""
+"""The processes tests and the bench start (gunicorn, Dramatiq workers) and what /proc says about
+them: CPU time and resident memory. Shared by tests/ and bench/ (the tests import nothing from bench/)."""
 
 import os
 import signal
