@@ -17,3 +17,5 @@ STATIC_ROOT = BASE_DIR / "bench" / "results" / "staticfiles"
 BENCH_STATS_DIR = os.getenv("BENCH_STATS_DIR", "")
 # The bot token of the fixed-token ceiling (one installed workspace's).
 BENCH_FIXED_TOKEN = os.getenv("BENCH_FIXED_TOKEN", "")
+# The bench installs its workspaces from one address, faster than the install page lets a client.
+INSTALL_PAGES_PER_CLIENT_PER_MINUTE = 1_000_000

@@ -85,7 +85,7 @@ def join_workspaces(first, count, users):
 
 
 class Browser:
-    """A person installing the app on one workspace after another, as in tests/conftest.py.
+    """A person installing the app on one workspace after another, as in tests/helpers.py.
 
     The sandbox's consent page lists every workspace and person it knows (0.4 s of CPU to render at
     1000 workspaces), so it is opened once, for its CSRF token; each install still posts the consent

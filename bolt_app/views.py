@@ -29,7 +29,7 @@ def slack_oauth(request):
     if has_body or not payloads.storable(dict(request.GET.lists())):
         return HttpResponseBadRequest("Bad request.", content_type="text/plain")
     if request.path == reverse("slack_install") and not throttle.allow(
-        "install", throttle.client_ip(request), INSTALLS_PER_CLIENT_PER_MINUTE, 60
+        "install", throttle.client_ip(request), settings.INSTALL_PAGES_PER_CLIENT_PER_MINUTE, 60
     ):
         return too_many_installs()
     response = get_handler().handle(request)
@@ -37,10 +37,6 @@ def slack_oauth(request):
         morsel["secure"] = request.is_secure() or ""
         morsel["samesite"] = "Lax"
     return response
-
-
-# Each install page issues an OAuth state; a person needs a few, a script would take thousands.
-INSTALLS_PER_CLIENT_PER_MINUTE = 30
 
 
 def too_many_installs():

@@ -299,6 +299,8 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False" if DEBUG else "True")
 SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS")
 # Slack retries an event it did not get a 3 s answer for; bodies past this are refused (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024))
+# Each anonymous install page issues an OAuth state: at most this many per client address a minute.
+INSTALL_PAGES_PER_CLIENT_PER_MINUTE = envint("INSTALL_PAGES_PER_CLIENT_PER_MINUTE", "30")
 # Admin log-in throttle (config/console.py): this many failures for one username from one
 # address within the window, and that pair is refused until the window ends.
 ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", "5")

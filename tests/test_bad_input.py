@@ -14,6 +14,7 @@ from unittest import mock
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from django.test import override_settings
 from django.conf import settings as django_settings
 from django.db import OperationalError
 from django.http import QueryDict
@@ -621,7 +622,7 @@ def test_fuzz_oauth_redirect(app_client, quick_slack, params, cookie):
 @FUZZ
 @given(query=st.text(st.characters(max_codepoint=255), max_size=100))  # WSGI gives latin-1
 def test_fuzz_install_page(app_client, query):
-    with mock.patch("bolt_app.views.INSTALLS_PER_CLIENT_PER_MINUTE", 10**6):  # one client, many pages
+    with override_settings(INSTALL_PAGES_PER_CLIENT_PER_MINUTE=10**6):  # one client, many pages
         response = app_client.get("/slack/install", QUERY_STRING=query)
 
     has_nul = any("\x00" in name + "".join(values) for name, values in QueryDict(query).lists())
