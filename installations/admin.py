@@ -7,8 +7,6 @@ itself (index counts, login) is config/console.py.
 """
 
 import csv
-from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME

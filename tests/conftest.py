@@ -85,3 +85,40 @@ def _clean_cache():
     else:
         cache.clear()
     yield
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium, for the module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+
+    # Playwright's sync API keeps an event loop running in this thread, so Django would refuse the
+    # ORM calls the tests (and their fixtures) make between browser steps; none of them are async.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(chromium):
+    """A page 1280 px wide; the test fails if the Content-Security-Policy blocked anything on it."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    # Chromium reports what the Content-Security-Policy blocked on the console: nothing may be.
+    page.csp_violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and page.csp_violations.append(message.text))
+    yield page
+    context.close()
+    assert page.csp_violations == []

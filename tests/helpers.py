@@ -5,7 +5,9 @@ import html
 import json
 import os
 import re
+import shutil
 import time
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -136,3 +138,30 @@ def an_installation(**overrides):
     from slack_sdk.oauth.installation_store import Installation
 
     return Installation(**values)
+
+
+# --- the browser tests (headless Chromium through Playwright; fixtures `chromium`, `page` in conftest) --
+
+CHROMIUM = shutil.which("chromium") or next((p for p in ["/usr/bin/chromium"] if os.path.exists(p)), None)
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): no browser tests"
+)
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+# WCAG 2.1 A and AA (contrast, labels, names, lang) and axe's best practices (landmarks, headings).
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def assert_accessible(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=AXE_OPTIONS)
+    assert results.violations_count == 0, results.generate_report()

@@ -4,73 +4,22 @@ A person installs from "Add to Slack"; an operator finds a workspace and refresh
 support user looks but cannot uninstall. Screenshots of every page land in test-artifacts/screenshots/.
 """
 
-import os
-import shutil
-from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import User
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from installations import models
 from sandbox.models import Token
-from tests.helpers import install
+from tests.helpers import assert_accessible, install, needs_chromium, screenshot
 
-CHROMIUM = shutil.which("chromium") or next((p for p in ["/usr/bin/chromium"] if os.path.exists(p)), None)
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-# WCAG 2.1 A and AA (contrast, labels, names, lang) and axe's best practices (landmarks, headings).
-AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
 
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): no browser tests"),
+    needs_chromium,
     pytest.mark.django_db(transaction=True),
 ]
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    # Playwright's sync API keeps an event loop running in this thread, so Django would refuse the
-    # ORM calls the tests (and their fixtures) make between browser steps; none of them are async.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    # Chromium reports what the Content-Security-Policy blocked on the console: nothing may be.
-    page.csp_violations = []
-    page.on("console", lambda message: "Content Security Policy" in message.text and page.csp_violations.append(message.text))
-    yield page
-    context.close()
-    assert page.csp_violations == []
-
-
-def screenshot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
-def assert_accessible(page):
-    results = Axe().run(page, options=AXE_OPTIONS)
-    assert results.violations_count == 0, results.generate_report()
 
 
 def log_in(page, base_url, username, password):

@@ -1,14 +1,12 @@
 """Slack's requests to /slack/events: signed, authorized from the store, answered through the sandbox."""
 
 import json
-import threading
 import time
 
 from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from installations import models
 from sandbox import events

@@ -120,8 +120,6 @@ def test_block_action_matches_ids_and_replaces_the_original(app, settings):
 
 
 def test_process_sees_any_event_type(app):
-    from sandbox import events
-
     workspace = people.person_in(TEAM, BOB).workspace
     event = {"type": "reaction_added", "user": BOB, "reaction": "fire", "item": {"type": "message", "channel": GENERAL, "ts": "1.1"}}
     assert people.send_event(app, workspace, event) == 200

@@ -5,33 +5,22 @@ The conversations use the built-in plugins (ping/pong, the mention greeting, /he
 plugins below (a button, a reminder), loaded through the PLUGINS setting.
 """
 
-import os
-import shutil
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from plugins.base import MachineBasePlugin
 from plugins.decorators import action, listen_to
 from sandbox.models import Message, Token
 from sandbox.testing import SandboxWorkspace
+from tests.helpers import assert_accessible, needs_chromium, screenshot
 
-CHROMIUM = shutil.which("chromium") or next((p for p in ["/usr/bin/chromium"] if os.path.exists(p)), None)
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
 BUILTIN = ["plugins.builtin.greeting", "plugins.builtin.general"]
 
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): no browser tests"),
+    needs_chromium,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -61,33 +50,6 @@ class ReminderPlugin(MachineBasePlugin):
         await msg.say_scheduled(timezone.now() + timedelta(seconds=3), "Time to stretch")
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    # Playwright's sync API keeps an event loop running in this thread; the ORM calls between browser
-    # steps are not async.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 @pytest.fixture
 def acme(slack, settings):
     """Acme Corp with the app installed (plugins: the built-in ones and this module's)."""
@@ -95,14 +57,6 @@ def acme(slack, settings):
     return SandboxWorkspace(slack, "T0ACME0001").install()
 
 
-def screenshot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"sandbox-{name}.png", full_page=True)
-
-
-def assert_accessible(page):
-    results = Axe().run(page, options=AXE_OPTIONS)
-    assert results.violations_count == 0, results.generate_report()
 
 
 def open_channel(page, base_url, channel="C0ACMEGEN1", person="U0ACME0002", team="T0ACME0001"):
@@ -168,13 +122,13 @@ def test_a_conversation_renders_as_slack_shows_it_and_passes_axe(acme, page):
     expect(listed.get_by_text("This message was deleted.")).to_be_visible()
     expect(page.locator(".topic")).to_contain_text("Release day 🚀")
     expect(page.locator(".pins")).to_contain_text("1 pinned")
-    screenshot(page, "channel")
+    screenshot(page, "sandbox-channel")
     assert_accessible(page)
 
     listed.get_by_role("link", name="1 reply").click()
     expect(page.get_by_role("heading", name="Thread")).to_be_visible()
     expect(page.locator("#region-thread")).to_contain_text("in a thread")
-    screenshot(page, "thread")
+    screenshot(page, "sandbox-thread")
     assert_accessible(page)
 
 
@@ -193,7 +147,7 @@ def test_type_ping_and_pong_appears_without_a_reload(acme, page):
     expect(messages(page).locator(".from-app").filter(has_text="pong")).to_be_visible()
     expect(messages(page).get_by_text("ping", exact=True)).to_be_visible()
     assert page.evaluate("window.notReloaded") is True
-    screenshot(page, "ping-pong")
+    screenshot(page, "sandbox-ping-pong")
 
 
 def test_mention_the_bot_and_the_greeting_appears(acme, page):
@@ -203,7 +157,7 @@ def test_mention_the_bot_and_the_greeting_appears(acme, page):
 
     expect(messages(page).locator(".from-app").filter(has_text="Hi @Grace! I'm here.")).to_be_visible()
     expect(page.locator("#region-app")).to_contain_text("app_mention event")  # the log of what the app was told
-    screenshot(page, "mention")
+    screenshot(page, "sandbox-mention")
 
 
 def test_click_a_button_and_its_reply_replaces_the_message(acme, page):
@@ -218,7 +172,7 @@ def test_click_a_button_and_its_reply_replaces_the_message(acme, page):
     expect(messages(page).get_by_text("See you at noon")).to_be_visible()
     expect(messages(page).get_by_role("button", name="Count me in")).to_have_count(0)
     assert Message.objects.filter(text="See you at noon").count() == 1  # replaced, not added
-    screenshot(page, "button-replaced")
+    screenshot(page, "sandbox-button-replaced")
 
 
 def test_a_scheduled_message_shows_up_when_due(acme, page):
@@ -247,7 +201,7 @@ def test_an_ephemeral_reply_is_visible_to_its_person_only(acme, page):
     expect(page.get_by_label("Message #general as Linus")).to_be_visible()
     expect(messages(page).locator(".from-app").filter(has_text="pong")).to_be_visible()
     expect(messages(page).get_by_text("Hello, @Grace!")).to_have_count(0)
-    screenshot(page, "ephemeral-other-person")
+    screenshot(page, "sandbox-ephemeral-other-person")
     assert_accessible(page)
 
 
@@ -263,7 +217,7 @@ def test_dm_the_bot_and_uninstall_from_the_same_page(acme, page):
     expect(page.locator("#notice")).to_contain_text("slackhub was removed from Acme Corp")
     expect(page.get_by_role("link", name="Install slackhub")).to_be_visible()
     expect(page.locator("#region-app")).to_contain_text("tokens_revoked event")
-    screenshot(page, "uninstalled")
+    screenshot(page, "sandbox-uninstalled")
     assert_accessible(page)
 
 
@@ -275,5 +229,5 @@ def test_the_consent_page_offers_the_chosen_workspace_s_people_and_passes_axe(sl
 
     people = page.get_by_label("Install as").locator("option")
     expect(people).to_have_text(["Hank", "Marge"])
-    screenshot(page, "consent")
+    screenshot(page, "sandbox-consent")
     assert_accessible(page)
