@@ -39,4 +39,4 @@ bench-background: install
 	$(BIN)/python bench/background.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts

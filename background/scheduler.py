@@ -62,10 +62,15 @@ def jobs() -> list[Job]:
         for name, timetable in timetables.items()
     ]
     for scheduled in scheduled_methods():
-        found.append(Job(
-            f"{scheduled.plugin}.{scheduled.method}", scheduled.plugin, scheduled.method, scheduled.timetable,
-            CronTrigger(timezone=zone, **scheduled.cron),
-        ))
+        cron = dict(scheduled.cron)
+        try:  # a plugin's timetable of its own time zone, or a field out of range, costs that job only
+            trigger = CronTrigger(**{"timezone": zone, **cron})
+        except (TypeError, ValueError) as error:
+            logger.error("Plugin schedule %s.%s (%s) skipped: %s", scheduled.plugin, scheduled.method,
+                         scheduled.timetable, error)
+            continue
+        found.append(Job(f"{scheduled.plugin}.{scheduled.method}", scheduled.plugin, scheduled.method,
+                         scheduled.timetable, trigger))
     return found
 
 

@@ -85,10 +85,14 @@ def readyz(request):
     return JsonResponse(body, status=status)
 
 
+def bearer_matches(request, token: str) -> bool:
+    """Whether the request sends `Authorization: Bearer <token>` (constant-time; no token: never)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def _may_see_details(request) -> bool:
-    token = settings.HEALTH_TOKEN
-    given = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if bearer_matches(request, settings.HEALTH_TOKEN):
         return True
     user = getattr(request, "user", None)
     return bool(user and user.is_active and user.is_staff)

@@ -14,6 +14,7 @@ from plugins.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 OWN_EVENTS = ("app_uninstalled", "tokens_revoked")  # handled here, on Bolt's listeners
+SUGGESTIONS = ("block_suggestion", "dialog_suggestion")  # an external select asking for its options
 
 
 class ToPlugins(Middleware):
@@ -26,6 +27,8 @@ class ToPlugins(Middleware):
 
     def process(self, *, req, resp, next):
         body = req.body
+        if body.get("type") in SUGGESTIONS:  # answered in the ack or not at all; no plugin API offers options
+            return BoltResponse(status=200, body={"options": []})
         if (body.get("event") or {}).get("type") in OWN_EVENTS:
             metrics.count_slack_request(body, "listener")
             return next()
@@ -74,8 +77,7 @@ def _event_scope(body, context):
 
 def _audit(scope, kind, detail):
     workspace = models.Workspace.objects.of(_store().client_id, scope["enterprise_id"], scope["team_id"]).first()
-    if workspace is not None:
-        models.InstallationEvent.objects.create(workspace=workspace, kind=kind, actor="slack", detail=detail)
+    models.InstallationEvent.record(workspace, kind, actor="slack", detail=detail)
 
 
 def _store():

@@ -4,13 +4,13 @@ The metrics themselves are in `installations.metrics`. `/metrics` exists only wh
 is set (else a 404, like any unknown path) and answers only `Authorization: Bearer <METRICS_TOKEN>`.
 """
 
-import hmac
 import time
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bolt_app.health import bearer_matches
 from installations import metrics as counted
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -20,8 +20,7 @@ def metrics(request):
     token = settings.METRICS_TOKEN
     if not token:
         raise Http404
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not bearer_matches(request, token):
         return HttpResponse(
             "A bearer token is required.\n", status=401, content_type="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},

@@ -133,7 +133,7 @@ def install_succeeded(args):
     )
     cookies = [
         args.settings.state_utils.build_set_cookie_for_deletion(),
-        f"{INSTALLED_COOKIE}={done}; Path=/slack/; Max-Age={settings.SLACK_STATE_EXPIRATION_SECONDS}",
+        f"{INSTALLED_COOKIE}={done}; Path=/slack/; Max-Age={settings.SLACK_STATE_EXPIRATION_SECONDS}; HttpOnly",
     ]
     return page("slack/success.html", headers={"Set-Cookie": cookies}, workspace=workspace, open_url=open_url)
 

@@ -1,7 +1,7 @@
 """gunicorn settings for production: `gunicorn -c config/gunicorn.py config.wsgi`.
 
-gthread workers: Bolt acks an event at once and runs the listener on a thread pool, so a worker's
-threads spend their time waiting on Slack and the database, not the CPU.
+gthread workers: a request is checked, put on the broker and acked, so a worker's threads spend
+their time waiting on Redis and the database, not the CPU.
 """
 
 import multiprocessing
@@ -15,6 +15,12 @@ worker_class = "gthread"
 # the scheduler, which a second process would run again, firing every schedule twice.
 broker = os.getenv("BROKER_URL") or os.getenv("REDIS_URL")
 workers = int(os.getenv("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 if broker else 1))
+if workers > 1 and not broker and os.getenv("RUN_SCHEDULER_IN_WEB", "1").strip().lower() in ("1", "true", "yes", "on"):
+    raise SystemExit(
+        f"WEB_CONCURRENCY={workers} needs a broker (BROKER_URL or REDIS_URL): without one every web process "
+        "runs the schedules, and each would fire them again. Set one, or run one web process "
+        "(or RUN_SCHEDULER_IN_WEB=0 and a scheduler of your own)."
+    )
 threads = int(os.getenv("GUNICORN_THREADS", "8"))
 timeout = int(os.getenv("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20

@@ -80,7 +80,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return self._has_model_permission(request, "delete")
 
 
-
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False

@@ -125,7 +125,7 @@ def refresh_workspace(store, enterprise_id, team_id, *, users=None, within=None,
     """
     enterprise_id, team_id = workspace_ids(enterprise_id, team_id)
     client_id = store.client_id
-    refreshed, refused = [], None
+    refreshed, refused, unreachable = [], None, None
     with workspace_lock(client_id, enterprise_id, team_id):
         workspace = models.Workspace.objects.of(client_id, enterprise_id, team_id).first()
         if workspace is None:
@@ -158,6 +158,8 @@ def refresh_workspace(store, enterprise_id, team_id, *, users=None, within=None,
                     refreshed.append(user_id)
         except SlackApiError as error:
             refused = RefreshRefused(error.response.get("error", "unknown_error"))
+        except Exception as error:  # Slack unreachable, a timeout: raised once what was rotated is saved
+            unreachable = error
         # Save what was refreshed even when a later refresh failed: its old refresh token is spent.
         with transaction.atomic():
             for row, fields in to_save:
@@ -179,6 +181,8 @@ def refresh_workspace(store, enterprise_id, team_id, *, users=None, within=None,
             store.workspace_changed(enterprise_id, team_id)
     if refused:
         raise refused
+    if unreachable is not None:
+        raise unreachable
     return refreshed
 
 

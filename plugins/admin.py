@@ -88,8 +88,7 @@ class RoleGrantAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["role", "user_id", "team_id", "workspace__team_name"]
     fields = ["workspace", "team_id", "user_id", "role"]
-    autocomplete_fields = []
-    raw_id_fields = []
+    console_lookups = ("workspace__id__exact",)
 
     def has_change_permission(self, request, obj=None):
         return False  # give or take a role; a grant itself is not edited
@@ -97,6 +96,3 @@ class RoleGrantAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.granted_by = f"admin:{request.user.get_username()}"
         super().save_model(request, obj, form, change)
-
-    def lookup_allowed(self, lookup, value, request=None):
-        return lookup in ("role__exact", "workspace__id__exact")

@@ -17,3 +17,15 @@ class TickPlugin(MachineBasePlugin):
         tick = CurrentMessage.get_current_message().args[3]
         channel = self.find_channel_by_name("general")
         self.say(channel.id if channel else "C0ACMEGEN1", f"tick {tick}")
+
+
+class ZonedPlugin(MachineBasePlugin):
+    """A timetable in a time zone of its own, and one that cannot be (a minute out of range)"""
+
+    @schedule(hour=9, minute=0, timezone="Europe/Paris")
+    def morning(self):
+        self.say("C0ACMEGEN1", "bonjour")
+
+    @schedule(minute="99")
+    def never(self):
+        self.say("C0ACMEGEN1", "never")

@@ -183,3 +183,16 @@ def test_bookkeeping_makes_no_query_for_a_message_that_succeeds(django_assert_nu
         keeper.after_process_message(None, run, result=None)
     with django_assert_num_queries(1):  # the tick's last run, once per tick (not per workspace)
         keeper.after_process_message(None, tick, result=None)
+
+
+def test_a_plugin_timetable_with_its_own_zone_is_kept_and_a_broken_one_costs_only_itself(settings, caplog):
+    settings.PLUGINS = ["tests.schedule_examples.ZonedPlugin"]
+
+    with caplog.at_level(logging.ERROR, logger="slackhub.scheduler"):
+        found = {job.name: job for job in scheduler.jobs()}
+
+    morning = found["tests.schedule_examples.ZonedPlugin.morning"]
+    assert str(morning.trigger.timezone) == "Europe/Paris"
+    assert "tests.schedule_examples.ZonedPlugin.never" not in found
+    assert {"refresh_tokens", "purge_oauth_states", "purge_storage"} <= set(found)  # the service's jobs stay
+    assert [r for r in caplog.records if "ZonedPlugin.never" in r.getMessage() and "skipped" in r.getMessage()]

@@ -183,3 +183,31 @@ def test_a_bot_left_without_installations_still_answers_and_rotates_like_bolt(ro
     assert wait_for(lambda: Message.objects.filter(channel="C0ACMEGEN1", text__contains="<@U0ACME0002>").exists())
     assert refreshes() == 1
     assert models.Bot.objects.get().bot_token != first_token
+
+
+def test_slack_unreachable_mid_rotation_keeps_what_was_already_rotated(rotating, browser, monkeypatch):
+    """The bot token is rotated, then Slack stops answering before the user token: the new bot token
+    must be saved (its old refresh token is spent at Slack), and the error still reported."""
+    from urllib.error import URLError
+
+    from installations import rotation
+
+    install(browser, rotating)
+    expire("T0ACME0001", minutes=5)
+    old_bot_token = models.Bot.objects.get().bot_token
+    real_refresh, calls = rotation._refresh, []
+
+    def bot_then_unreachable(refresh_token):
+        calls.append(refresh_token)
+        if len(calls) > 1:
+            raise URLError("Slack unreachable")
+        return real_refresh(refresh_token)
+
+    monkeypatch.setattr(rotation, "_refresh", bot_then_unreachable)
+    with pytest.raises(URLError):
+        rotation.refresh_workspace(installation_store(), None, "T0ACME0001", actor="test")
+
+    bot = models.Bot.objects.get()
+    assert bot.bot_token != old_bot_token
+    assert Token.objects.filter(token=bot.bot_token, revoked=False).exists()  # the one Slack issued
+    assert models.Workspace.objects.get().status == models.Workspace.ACTIVE

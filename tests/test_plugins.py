@@ -436,3 +436,17 @@ def test_with_an_org_wide_install_roles_hold_in_one_workspace_of_the_org(slack, 
     # Denied: the refusal went to him (the sandbox's East channel does not have him, so Slack refuses it).
     assert ApiCall.objects.filter(method="chat.postEphemeral").exists()
     assert list(RoleGrant.objects.values_list("team_id", "user_id", "role")) == [("T0INIWEST1", "W0INITECH2", "cook")]
+
+
+def test_an_external_select_asking_for_options_is_answered_in_the_ack(app, client):
+    import json
+    from urllib.parse import urlencode
+
+    from tests.helpers import signed_post
+
+    payload = {"type": "block_suggestion", "team": {"id": TEAM}, "user": {"id": BOB, "team_id": TEAM},
+               "api_app_id": "A0SANDBOX1", "action_id": "pick", "block_id": "b", "value": "lu", "token": "t"}
+    response = signed_post(client, urlencode({"payload": json.dumps(payload)}).encode(),
+                           content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 200 and response.json() == {"options": []}
