@@ -23,9 +23,11 @@ def _once(what) -> bool:
 
 def start_worker(broker=None):
     """Dramatiq worker threads consuming every queue of this process's broker (once per process)."""
-    if _started.get("worker") == os.getpid() or not _once("worker"):
+    if not _once("worker"):
         return
-    worker = dramatiq.Worker(broker or dramatiq.get_broker(), worker_threads=settings.TASKS_IN_PROCESS_THREADS)
+    worker = dramatiq.Worker(
+        broker or dramatiq.get_broker(), worker_threads=settings.TASKS_IN_PROCESS_THREADS, worker_timeout=settings.TASKS_POLL_MS
+    )
     worker.start()
     logger.info("Worker running in this process (%d threads)", settings.TASKS_IN_PROCESS_THREADS)
 

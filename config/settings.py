@@ -215,6 +215,10 @@ DRAMATIQ_NAMESPACE = os.getenv("DRAMATIQ_NAMESPACE") or f"{os.getenv('CACHE_KEY_
 # stub broker (nothing else could), and in `manage.py runall` (make run).
 TASKS_IN_PROCESS = envbool("TASKS_IN_PROCESS", "False" if BROKER_URL else "True")
 TASKS_IN_PROCESS_THREADS = envint("TASKS_IN_PROCESS_THREADS", "4")
+# How long an idle worker waits at most between two looks at the broker: the longest delay a reply
+# adds after a quiet spell (Dramatiq's default is 1000 ms; the Procfile's workers read the same value
+# through Dramatiq's own `dramatiq_worker_timeout` variable).
+TASKS_POLL_MS = envint("TASKS_POLL_MS", "100")
 # Without a broker, the one gunicorn process also runs the scheduler (config/gunicorn.py).
 RUN_SCHEDULER_IN_WEB = envbool("RUN_SCHEDULER_IN_WEB", "False" if BROKER_URL else "True")
 # With the broker down, events are handled in the web process on this many threads, with at most
