@@ -609,7 +609,8 @@ def main():
             from installations.redis_cache import redis_client
 
             client = redis_client()
-            keys = list(client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}:*", count=1000))
+            # The cache's keys, the broker's (`<prefix>-tasks:`) and plugin storage's (`<prefix>-storage:`).
+            keys = list(client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}*", count=1000))
             for start in range(0, len(keys), 1000):  # one round trip per thousand keys
                 client.delete(*keys[start:start + 1000])
 

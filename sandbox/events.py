@@ -73,10 +73,11 @@ def response_url_for(team_id, channel_id, user_id, message_ts=None) -> str:
     return sandbox_url() + path
 
 
-def app_mention(team_id, user_id, channel_id, text, ts=None, thread_ts=None) -> dict:
+def _said(kind, team_id, user_id, channel_id, text, ts=None, thread_ts=None, **more) -> dict:
+    """A person's words as an event of `kind` (`message` or `app_mention`), as Slack shapes them."""
     ts = ts or new_ts()
     event = {
-        "type": "app_mention",
+        "type": kind,
         "client_msg_id": str(uuid.uuid4()),
         "text": text,
         "user": user_id,
@@ -84,29 +85,20 @@ def app_mention(team_id, user_id, channel_id, text, ts=None, thread_ts=None) -> 
         "team": team_id,
         "channel": channel_id,
         "event_ts": ts,
+        **more,
     }
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event
+
+
+def app_mention(team_id, user_id, channel_id, text, ts=None, thread_ts=None) -> dict:
+    return _said("app_mention", team_id, user_id, channel_id, text, ts, thread_ts)
 
 
 def message(team_id, user_id, channel_id, text, channel_type="channel", thread_ts=None, ts=None) -> dict:
     """A person's `message` event (`channel_type` "im" for a DM with the app, "channel" otherwise)."""
-    ts = ts or new_ts()
-    event = {
-        "type": "message",
-        "client_msg_id": str(uuid.uuid4()),
-        "text": text,
-        "user": user_id,
-        "ts": ts,
-        "team": team_id,
-        "channel": channel_id,
-        "event_ts": ts,
-        "channel_type": channel_type,
-    }
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
+    return _said("message", team_id, user_id, channel_id, text, ts, thread_ts, channel_type=channel_type)
 
 
 def message_changed(team_id, channel_id, message: dict, previous_message: dict, channel_type="channel") -> dict:

@@ -67,9 +67,21 @@ def _isolated_test_run():
     import dramatiq
 
     django_settings.DRAMATIQ_NAMESPACE = f"{prefix}-tasks"
+    django_settings.PLUGIN_STORAGE_REDIS_PREFIX = f"{prefix}-storage"
     django_settings.TASKS_IN_PROCESS = True
     if hasattr(dramatiq.get_broker(), "namespace"):
         dramatiq.get_broker().namespace = django_settings.DRAMATIQ_NAMESPACE
+    yield
+    if django_settings.REDIS_URL:  # this run's keys: cache, broker, plugin storage (all start with the prefix)
+        from installations.redis_cache import redis_client
+
+        _delete_keys(redis_client(), f"{prefix}*")
+
+
+def _delete_keys(client, pattern):
+    keys = list(client.scan_iter(pattern, count=1000))  # a shared Redis may hold many others' keys
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])
 
 
 @pytest.fixture(autouse=True)
@@ -78,10 +90,7 @@ def _clean_cache():
 
     cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
     if django_settings.REDIS_URL:
-        client = cache._cache.get_client(write=True)
-        keys = list(client.scan_iter(f"{django_settings.CACHES['default']['KEY_PREFIX']}:*"))
-        if keys:
-            client.delete(*keys)
+        _delete_keys(cache._cache.get_client(write=True), f"{django_settings.CACHES['default']['KEY_PREFIX']}:*")
     else:
         cache.clear()
     yield

@@ -80,7 +80,7 @@ def cached_installations():
     if hasattr(cache, "_cache") and isinstance(cache._cache, dict):  # LocMemCache
         return [value for key, value in cache._cache.items() if ":installations:" in key]
     client = cache._cache.get_client(write=False)  # RedisCache
-    return [client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*")]
+    return [client.get(key) or b"" for key in client.scan_iter(f"{cache.key_prefix}:*:installations:*", count=1000)]
 
 
 def signed_post(client, body, content_type="application/json", secret=None, timestamp=None):

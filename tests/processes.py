@@ -62,6 +62,18 @@ def descendants(pid):
     return found
 
 
+def stop(process, log):
+    """SIGTERM, then SIGKILL after 30 s; close its log."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
+
+
 class Worker:
     """The Dramatiq worker (`manage.py rundramatiq`, the Procfile's `worker`): plugins run there when
     there is a broker."""
@@ -76,14 +88,7 @@ class Worker:
         return sum(cpu_seconds(pid) for pid in [self.process.pid, *descendants(self.process.pid)])
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop(self.process, self.log)
 
 
 class Gunicorn:
@@ -131,11 +136,4 @@ class Gunicorn:
         return [round(rss_mb(pid), 1) for pid in self.workers()]
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop(self.process, self.log)
