@@ -23,6 +23,8 @@ def _once(what) -> bool:
 
 def start_worker(broker=None):
     """Dramatiq worker threads consuming every queue of this process's broker (once per process)."""
+    if _started.get("worker") == os.getpid():  # every send comes here: no lock once started
+        return
     if not _once("worker"):
         return
     worker = dramatiq.Worker(

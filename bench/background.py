@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ids, instrument  # noqa: E402
-from bench.run import RESULTS, Bench, bench_database, environments, figures, fmt, share  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from bench.run import RESULTS, Bench, bench_database, environments, figures, fmt, prepare_database, share  # noqa: E402
+from tests.processes import delete_keys, free_port  # noqa: E402
 
 ACK_TARGET = 1.0  # slackhub's ack rate / the ceiling's events/s
 END_TO_END_TARGET = 0.7  # slackhub's events/s end to end / the ceiling's
@@ -197,20 +197,13 @@ def main():
 
     django.setup()
     from django.conf import settings
-    from django.core.management import call_command
 
     from bench import workspaces
     from sandbox.models import Token
 
     print(f"slackhub background bench: {label}; web {args.workers} x {args.threads} threads, worker {args.workers} x 8 "
           f"threads; broker {settings.BROKER_URL} ({settings.DRAMATIQ_NAMESPACE}); results in {run_dir.relative_to(ROOT)}")
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    if label == "sqlite":
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode=WAL")
+    prepare_database(label)
 
     bench = Bench(args, run_dir, app_env, app_port)
     try:
@@ -256,11 +249,7 @@ def main():
         bench.stop()
         from installations.redis_cache import redis_client
 
-        client = redis_client()
-        for pattern in (f"{app_env['CACHE_KEY_PREFIX']}:*", f"{settings.DRAMATIQ_NAMESPACE}:*"):
-            keys = list(client.scan_iter(pattern, count=1000))
-            for start in range(0, len(keys), 1000):
-                client.delete(*keys[start:start + 1000])
+        delete_keys(redis_client(), f"{app_env['CACHE_KEY_PREFIX']}*")  # cache, broker and storage keys
 
     setup = (
         f"{label}; web: gunicorn -c config/gunicorn.py, {args.workers} gthread processes x {args.threads} threads, DEBUG=0; "

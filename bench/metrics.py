@@ -12,11 +12,11 @@ import argparse
 import os
 import sys
 import threading
-import time
 from datetime import datetime
 
 from run import (  # bench/run.py, next to this file; it puts the project on sys.path
-    RESULTS, ROOT, Bench, Gunicorn, bench_database, environments, figures, fmt, free_port, http, share, throughput_table,
+    RESULTS, ROOT, Bench, Gunicorn, bench_database, environments, figures, fmt, free_port, http, prepare_database, share,
+    throughput_table,
 )
 
 TOKEN = "bench-metrics-token"
@@ -104,17 +104,9 @@ def main():
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from bench import workspaces
 
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    if label == "sqlite":
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode=WAL")
+    prepare_database(label)
 
     n = args.workspaces
     print(f"slackhub metrics bench: {label}, {n:,} workspaces, app {args.workers} worker(s) x {args.threads} threads, "

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ids, instrument  # noqa: E402
-from tests.processes import Gunicorn, Worker, cpu_seconds, free_port, http  # noqa: E402
+from tests.processes import Gunicorn, Worker, cpu_seconds, delete_keys, free_port, http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SIGNING_SECRET = "bench-signing-secret"
@@ -464,6 +464,21 @@ def verdicts(rows, rss_rows, steady_rows, install_sql):
 # --- the run ------------------------------------------------------------------------------------
 
 
+def prepare_database(label):
+    """Migrate the bench database and collect static files (production settings need the manifest)."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if label == "sqlite":
+        from django.db import connection
+
+        # Kept in the file: the app, the sandbox and this process write concurrently during installs
+        # and the warm-up; with the default rollback journal a reader blocks every writer.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+
+
 def main():
     args = parse_args()
     load_before = f"{os.getloadavg()[0]:.1f}"
@@ -482,7 +497,6 @@ def main():
 
     django.setup()
     from django.conf import settings
-    from django.core.management import call_command
 
     from bench import workspaces
     from installations.models import Installation
@@ -497,15 +511,7 @@ def main():
     print(f"slackhub bench: {label}, app {args.workers} gunicorn gthread worker(s) x {args.threads} threads, "
           f"cache {cache_note}")
     print(f"  results and logs in {run_dir.relative_to(ROOT)}")
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    if label == "sqlite":
-        from django.db import connection
-
-        # Kept in the file: the app, the sandbox and this process write concurrently during installs
-        # and the warm-up; with the default rollback journal a reader blocks every writer.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode=WAL")
+    prepare_database(label)
 
     bench = Bench(args, run_dir, app_env, app_port)
     try:
@@ -608,11 +614,8 @@ def main():
         if settings.REDIS_URL:
             from installations.redis_cache import redis_client
 
-            client = redis_client()
             # The cache's keys, the broker's (`<prefix>-tasks:`) and plugin storage's (`<prefix>-storage:`).
-            keys = list(client.scan_iter(f"{app_env['CACHE_KEY_PREFIX']}*", count=1000))
-            for start in range(0, len(keys), 1000):  # one round trip per thousand keys
-                client.delete(*keys[start:start + 1000])
+            delete_keys(redis_client(), f"{app_env['CACHE_KEY_PREFIX']}*")
 
     setup = (
         f"{label}; app: gunicorn {args.workers} gthread worker(s) x {args.threads} threads, DEBUG=0; cache: {cache_note}; "

@@ -76,17 +76,13 @@ def _event_scope(body, context):
 
 
 def _audit(scope, kind, detail):
-    workspace = models.Workspace.objects.of(_store().client_id, scope["enterprise_id"], scope["team_id"]).first()
+    workspace = models.Workspace.objects.of(installation_store().client_id, scope["enterprise_id"], scope["team_id"]).first()
     models.InstallationEvent.record(workspace, kind, actor="slack", detail=detail)
-
-
-def _store():
-    return installation_store()
 
 
 def app_uninstalled(body, context):
     scope = _event_scope(body, context)
-    deleted = _store().delete_all(**scope)
+    deleted = installation_store().delete_all(**scope)
     _audit(scope, models.InstallationEvent.UNINSTALLED, f"app_uninstalled event; {deleted} rows deleted")
 
 
@@ -94,7 +90,7 @@ def tokens_revoked(event, body, context):
     scope = _event_scope(body, context)
     tokens = event.get("tokens") or {}
     user_ids, bot = tokens.get("oauth") or [], bool(tokens.get("bot"))
-    changed = _store().revoke_tokens(user_ids=user_ids, bot=bot, **scope)
+    changed = installation_store().revoke_tokens(user_ids=user_ids, bot=bot, **scope)
     revoked = ", ".join(user_ids + (["bot"] if bot else []))
     _audit(scope, models.InstallationEvent.REVOKED, f"tokens_revoked event ({revoked}); {changed} rows changed")
 

@@ -134,16 +134,6 @@ def count_slack_request(body: dict, outcome: str) -> None:
     SLACK_REQUESTS.labels(slack_request_type(body), outcome).inc()
 
 
-def count_installation_event(sender, instance, created, **kwargs):
-    """post_save receiver on `InstallationEvent` (connected in installations.apps): counted when
-    its transaction commits, so a rolled-back install counts nothing."""
-    if created:
-        from django.db import transaction
-
-        kind = instance.kind
-        transaction.on_commit(lambda: INSTALLATION_EVENTS.labels(kind).inc())
-
-
 class RateLimitRetries(RateLimitErrorRetryHandler):
     """slack_sdk's handler for HTTP 429 (it sleeps Slack's Retry-After, then retries), counting each
     429 and the time waited. Bolt copies a client's retry handlers into its per-request clients, so
@@ -290,16 +280,15 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-def remove_ended(directory=None) -> None:
-    """Remove the metric files of processes that no longer run (the directory made if missing).
+def remove_ended() -> None:
+    """Remove the metric files of processes that no longer run.
 
     Called when web (gunicorn's master) or a Dramatiq worker starts. A running process's files stay:
     web and workers may share the directory.
     """
-    directory = directory or multiprocess_dir()
+    directory = multiprocess_dir()  # made at import, when set
     if not directory:
         return
-    os.makedirs(directory, exist_ok=True)
     for path in glob.glob(os.path.join(directory, "*.db")):
         pid = os.path.basename(path)[:-3].rsplit("_", 1)[-1]
         if pid.isdigit() and not _running(int(pid)):
@@ -309,9 +298,9 @@ def remove_ended(directory=None) -> None:
                 pass
 
 
-def process_ended(pid, directory=None) -> None:
+def process_ended(pid) -> None:
     """A process ended: its live gauges stop counting (its counters stay, see `remove_ended`)."""
-    directory = directory or multiprocess_dir()
+    directory = multiprocess_dir()
     if directory:
         multiprocess.mark_process_dead(pid, directory)
 

@@ -154,4 +154,11 @@ class InstallationEvent(models.Model):
         token in `detail`."""
         if workspace is None:
             return None
-        return cls.objects.create(workspace=workspace, kind=kind, actor=actor, detail=detail)
+        from django.db import transaction
+
+        from installations import metrics  # it reads the models' choices
+
+        event = cls.objects.create(workspace=workspace, kind=kind, actor=actor, detail=detail)
+        # Counted once committed: a rolled-back install counts nothing.
+        transaction.on_commit(lambda: metrics.INSTALLATION_EVENTS.labels(kind).inc())
+        return event

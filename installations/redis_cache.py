@@ -11,7 +11,6 @@ private internals (`RedisCache._cache`, `_servers`, `_pool_options`, a connectio
   prefix changes (server-assisted client-side caching, `CLIENT TRACKING ... BCAST`, Redis >= 6).
 """
 
-import os
 import select
 
 import redis
@@ -42,9 +41,9 @@ class RedisCache(DjangoRedisCache):
         self._class = ReusingRedisCacheClient
 
 
-def redis_client(alias=None):
-    """The redis-py client behind a Django Redis cache (default: the installation cache)."""
-    return caches[alias or settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
+def redis_client():
+    """The redis-py client behind the installation cache (a Django Redis cache)."""
+    return caches[settings.INSTALLATION_CACHE_ALIAS]._cache.get_client(write=True)
 
 
 def redis_key(*parts):
@@ -93,7 +92,6 @@ class Invalidations:
         except Exception:
             connection.disconnect()
             raise
-        self.pid = os.getpid()
 
     def pending(self):
         # A drain leaves redis-py's read buffer empty, so when the socket has nothing, nothing waits.

@@ -91,8 +91,4 @@ def start(function, *args, **kwargs):
             return loop.create_task(function(*args, **kwargs))
         finally:
             _async_mode.reset(token)
-    token = _async_mode.set(False)
-    try:
-        return function(*args, **kwargs)
-    finally:
-        _async_mode.reset(token)
+    return run(function, *args, **kwargs)

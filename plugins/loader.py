@@ -56,7 +56,6 @@ class Registry:
     process: dict = field(default_factory=dict)  # event type -> [Handler]
     on: dict = field(default_factory=dict)  # emitted event -> [Handler]
     schedules: list = field(default_factory=list)  # (Handler, ScheduledMethod)
-    skipped: list = field(default_factory=list)  # (what, missing settings)
 
     @property
     def scopes(self) -> set:
@@ -109,14 +108,12 @@ def _register(registry: Registry, cls: type):
     missing = _missing(meta.required_settings) if meta else []
     if missing:
         logger.warning("plugin %s skipped: missing setting(s) %s", class_path, ", ".join(missing))
-        registry.skipped.append((class_path, missing))
         return
     instance = cls()
     try:
         run(instance.init)
     except Exception:
         logger.exception("plugin %s skipped: its init() failed", class_path)
-        registry.skipped.append((class_path, ["init() failed"]))
         return
     registry.plugins[class_path] = instance
     for name, member in inspect.getmembers(cls):
@@ -126,7 +123,6 @@ def _register(registry: Registry, cls: type):
         missing = _missing(meta.required_settings)
         if missing:
             logger.warning("plugin method %s.%s skipped: missing setting(s) %s", class_path, name, ", ".join(missing))
-            registry.skipped.append((f"{class_path}.{name}", missing))
             continue
         handler = Handler(class_path, name, getattr(instance, name), tuple(cls.scopes))
         registry.listen_to += [(handler, regex, changed) for regex, changed in meta.listen_to]
@@ -146,7 +142,8 @@ _lock = threading.Lock()
 
 
 def registry() -> Registry:
-    """The process's plugins, loaded on first use (and at start-up: `PluginsConfig.ready`)."""
+    """The process's plugins, loaded on first use: at start-up in web (config/wsgi.py builds the Slack
+    app) and in workers (background.middleware.LoadPlugins)."""
     found = _built.get("registry")
     if found is None:
         with _lock:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from installations import metrics
 from plugins import dispatch
+from plugins.context import storage_key
 
 logger = logging.getLogger("slackhub.tasks")
 
@@ -45,8 +46,8 @@ def handle_event(body: dict, workspace: dict, key: str | None = None):
 @dramatiq.actor(**EVENT_OPTIONS)
 def run_scheduled(plugin: str, method: str, workspace: dict, tick: str):
     """One scheduled method for one workspace, once per tick."""
-    ids = workspace.get("enterprise_id") if workspace.get("is_enterprise_install") else workspace.get("team_id")
-    with claimed(f"schedule:{plugin}.{method}:{tick}:{ids}") as mine:
+    installation = storage_key(workspace.get("enterprise_id"), workspace.get("team_id"), workspace.get("is_enterprise_install"))
+    with claimed(f"schedule:{plugin}.{method}:{tick}:{installation}") as mine:
         if mine:
             dispatch.run_scheduled(plugin, method, workspace)
 
@@ -76,7 +77,6 @@ def enqueue(body: dict, workspace: dict, key: str | None = None) -> None:
     `key` identifies the delivery (bolt_app.dedupe.delivery_key): the event is handled once per key.
     Call it before the ack: when it returns, the event is in the broker or being handled here.
     """
-    key = key or (f"event:{body['event_id']}" if body.get("event_id") else None)
     if _broker.usable():
         try:
             handle_event.send(body, workspace, key)

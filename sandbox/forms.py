@@ -21,7 +21,7 @@ class ConsentForm(forms.Form):
         self.fields["target"].choices = self.targets
         chosen = target if target in dict(self.targets) else (self.targets[0][0] if self.targets else None)
         self.fields["target"].initial = chosen
-        by_target = self.people_by_target()
+        self.people = by_target = self.people_by_target()
         # Anyone is a valid answer (clean() then says who may install where); only the target's are shown.
         self.fields["user"].choices = sorted({choice for choices in by_target.values() for choice in choices})
         self.fields["user"].widget.choices = by_target.get(chosen, [])

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sandbox import people, render as slack_render
 from sandbox.forms import ConsentForm
 from sandbox.ids import dm_channel_id, new_ts, random_part
-from sandbox.models import ApiCall, AuthorizationCode, Channel, Message, User, Workspace
+from sandbox.models import ApiCall, AuthorizationCode, Channel, Message, Workspace
 
 CODE_LIFETIME = timedelta(minutes=10)
 LOG_LENGTH = 15
@@ -77,7 +77,7 @@ def authorize(request):
         )
         return redirect_back(redirect_uri, code=grant.code, state=state)
     context = {"form": form, "app_name": settings.SLACK_APP_NAME, "bot_scopes": bot_scopes, "user_scopes": user_scopes,
-               "people_by_target": form.people_by_target(),
+               "people_by_target": form.people,
                "app_params": [(k, v) for k, v in query.items() if k not in ("target", "user", "team", "csrfmiddlewaretoken")]}
     return render(request, "sandbox/authorize.html", context, status=400 if form.errors else 200)
 

@@ -7,6 +7,8 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 
+from tests.processes import delete_keys
+
 
 @pytest.fixture
 def sandbox_seed(db):
@@ -75,13 +77,7 @@ def _isolated_test_run():
     if django_settings.REDIS_URL:  # this run's keys: cache, broker, plugin storage (all start with the prefix)
         from installations.redis_cache import redis_client
 
-        _delete_keys(redis_client(), f"{prefix}*")
-
-
-def _delete_keys(client, pattern):
-    keys = list(client.scan_iter(pattern, count=1000))  # a shared Redis may hold many others' keys
-    for start in range(0, len(keys), 1000):
-        client.delete(*keys[start:start + 1000])
+        delete_keys(redis_client(), f"{prefix}*")
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +86,7 @@ def _clean_cache():
 
     cache = caches[django_settings.INSTALLATION_CACHE_ALIAS]
     if django_settings.REDIS_URL:
-        _delete_keys(cache._cache.get_client(write=True), f"{django_settings.CACHES['default']['KEY_PREFIX']}:*")
+        delete_keys(cache._cache.get_client(write=True), f"{django_settings.CACHES['default']['KEY_PREFIX']}:*")
     else:
         cache.clear()
     yield

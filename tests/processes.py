@@ -137,3 +137,12 @@ class Gunicorn:
 
     def stop(self):
         stop(self.process, self.log)
+
+
+def delete_keys(client, pattern) -> int:
+    """Delete a run's Redis keys (`pattern`, e.g. its prefix and `*`): a shared Redis may hold many
+    other keys, so SCAN a thousand at a time and delete in batches of as many."""
+    keys = list(client.scan_iter(pattern, count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])
+    return len(keys)

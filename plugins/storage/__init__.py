@@ -91,12 +91,15 @@ _lock = threading.Lock()
 
 def storage_backend():
     """The process's storage backend (`PLUGIN_STORAGE_BACKEND`), built once, rebuilt when settings change."""
-    with _lock:
-        if "backend" not in _backend:
-            backend = import_string(settings.PLUGIN_STORAGE_BACKEND)(settings)
-            backend.init()
-            _backend["backend"] = backend
-        return _backend["backend"]
+    found = _backend.get("backend")  # every storage call comes here: no lock once built
+    if found is None:
+        with _lock:
+            if "backend" not in _backend:
+                backend = import_string(settings.PLUGIN_STORAGE_BACKEND)(settings)
+                backend.init()
+                _backend["backend"] = backend
+            found = _backend["backend"]
+    return found
 
 
 def _reset(setting=None, **kwargs):
