@@ -13,7 +13,7 @@ end). The servers, the load and the measurements are bench/run.py's (see bench/R
      the greeting as a Bolt listener, run in the web process after the ack (no broker): what a whole
      event costs when nothing survives a restart.
    - **fixed-token App through the broker**: `/bench/fixed-token/events` (bench/run.py's ceiling): the
-     same token, the app's path after authorize (dedupe, the broker, the worker's plugins).
+     same token, the app's path after authorize (the broker, the worker's claim and plugins).
    - **slackhub**: `/slack/events`, acked once the event is in the broker, answered by the worker.
    Every reply (chat.postMessage) is answered by the proxy, as in `make bench`.
 

@@ -1,8 +1,8 @@
 """The two ceilings, served by the same gunicorn workers as the app.
 
 - `bare`: a Django view that answers 200 through the same middleware, and nothing else.
-- `fixed_token_events`: the app's own path after authorize (deliveries deduplicated, the event handed
-  to the plugins through the broker) on a second Bolt App with one fixed bot token, so authorize
+- `fixed_token_events`: the app's own path after authorize (the event handed to the plugins through
+  the broker, deduplicated by the worker) on a second Bolt App with one fixed bot token, so authorize
   costs nothing (Bolt's SingleTeamAuthorization calls auth.test once, at build).
 - `fixed_token_bolt_events`: the same App with the greeting as a Bolt listener, run in the web
   process after the ack with no broker (bench/background.py's ceiling, issue 12).
@@ -19,7 +19,6 @@ from django.views.decorators.csrf import csrf_exempt
 from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
 
-from bolt_app.dedupe import SkipRepeats
 from bolt_app.listeners import ToPlugins
 from installations.slack_api import web_client
 
@@ -54,7 +53,6 @@ def fixed_token_handler() -> SlackRequestHandler:
     with _lock:
         if not _handler:
             app = _fixed_token_app()
-            app.use(SkipRepeats())
             app.use(ToPlugins())
             _handler.append(SlackRequestHandler(app))
         return _handler[0]

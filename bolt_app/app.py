@@ -16,7 +16,6 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from bolt_app import listeners
 from bolt_app.authorize import StoreAuthorize
 from bolt_app.authorize_url import EncodedAuthorizeUrlGenerator
-from bolt_app.dedupe import SkipRepeats
 from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
 from bolt_app.payloads import CheckShape
 from installations import stores
@@ -56,12 +55,9 @@ def build_app(installation_store, oauth_state_store) -> App:
         authorize=StoreAuthorize(installation_store, logger),
         oauth_flow=InstallFlow(client=client, logger=logger, settings=oauth_settings),
     )
+    # Every checked request goes to the broker: one processing per event is the worker's claim
+    # (across Slack's retries, replays and redeliveries alike), not a round trip in the request.
     listeners.register(app)
-    # After the plugins' middleware, which takes everything but uninstall and revocation to the broker:
-    # there, one processing per event is the worker's claim (across Slack's retries, replays and
-    # redeliveries alike), so the request path makes no extra round trip and an event whose enqueue
-    # failed is not taken for delivered. This covers what the web process handles itself.
-    app.use(SkipRepeats())
     return app
 
 

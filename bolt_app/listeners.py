@@ -1,24 +1,26 @@
-"""What the app does in Slack. `register(app)` wires Bolt's listeners: uninstall and revocation
-here, everything else (messages, mentions, commands, block actions, any event) to the plugins."""
+"""What the app does in Slack. `register(app)` puts every request Bolt has checked and authorized
+(events, uninstall and revocation included, commands, block actions) on the broker, then acks it.
+
+No Bolt listener is registered: listeners run on Bolt's in-memory thread pool after the ack, and
+whatever waits there is lost when the process goes (a deploy). A worker runs `plugins.tasks.handle_event`
+instead: the plugins' handlers, or `installations.uninstall.apply_slack_event`.
+"""
 
 import logging
-from datetime import datetime, timezone
 
 from slack_bolt.middleware import Middleware
 from slack_bolt.response import BoltResponse
 
 from bolt_app.dedupe import delivery_key
-from installations import metrics, models
-from installations.stores import installation_store, workspace_ids
+from installations import metrics
 from plugins.tasks import enqueue
 
 logger = logging.getLogger(__name__)
-OWN_EVENTS = ("app_uninstalled", "tokens_revoked")  # handled here, on Bolt's listeners
 SUGGESTIONS = ("block_suggestion", "dialog_suggestion")  # an external select asking for its options
 
 
 class ToPlugins(Middleware):
-    """Bolt global middleware (last): every request but uninstall and revocation goes to the plugins.
+    """Bolt global middleware (the only one after Bolt's own): every request goes to a worker.
 
     It runs in the request's own thread, so the work is in the broker (or, with the broker down,
     queued in this process) before Slack gets its 200: an acked event survives a deploy. Bolt's
@@ -29,9 +31,6 @@ class ToPlugins(Middleware):
         body = req.body
         if body.get("type") in SUGGESTIONS:  # answered in the ack or not at all; no plugin API offers options
             return BoltResponse(status=200, body={"options": []})
-        if (body.get("event") or {}).get("type") in OWN_EVENTS:
-            metrics.count_slack_request(body, "listener")
-            return next()
         # Slack's deprecated verification token stays out of the broker (and out of its failure logs).
         work = {name: value for name, value in body.items() if name != "token"}
         try:
@@ -62,40 +61,5 @@ def workspace_of(context, body) -> dict:
     }
 
 
-def _event_scope(body, context):
-    """The workspace an uninstall/revocation event is about, and when it happened.
-
-    Org-wide installs are keyed by enterprise alone. Events arrive late and out of order (bolt-js
-    #673, #1558): only installs made before the event are touched.
-    """
-    enterprise_id, team_id = workspace_ids(context.enterprise_id, context.team_id, context.is_enterprise_install)
-    event_time = body.get("event_time")
-    # event_time is whole seconds: anything installed within that second predates the event.
-    happened_at = datetime.fromtimestamp(int(event_time) + 1, tz=timezone.utc) if event_time else None
-    return dict(enterprise_id=enterprise_id, team_id=team_id, installed_before=happened_at)
-
-
-def _audit(scope, kind, detail):
-    workspace = models.Workspace.objects.of(installation_store().client_id, scope["enterprise_id"], scope["team_id"]).first()
-    models.InstallationEvent.record(workspace, kind, actor="slack", detail=detail)
-
-
-def app_uninstalled(body, context):
-    scope = _event_scope(body, context)
-    deleted = installation_store().delete_all(**scope)
-    _audit(scope, models.InstallationEvent.UNINSTALLED, f"app_uninstalled event; {deleted} rows deleted")
-
-
-def tokens_revoked(event, body, context):
-    scope = _event_scope(body, context)
-    tokens = event.get("tokens") or {}
-    user_ids, bot = tokens.get("oauth") or [], bool(tokens.get("bot"))
-    changed = installation_store().revoke_tokens(user_ids=user_ids, bot=bot, **scope)
-    revoked = ", ".join(user_ids + (["bot"] if bot else []))
-    _audit(scope, models.InstallationEvent.REVOKED, f"tokens_revoked event ({revoked}); {changed} rows changed")
-
-
 def register(app):
     app.use(ToPlugins())
-    app.event("app_uninstalled")(app_uninstalled)
-    app.event("tokens_revoked")(tokens_revoked)

@@ -49,13 +49,13 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-# --- Slack's requests (bolt_app.listeners, bolt_app.dedupe) ---------------------------------------
+# --- Slack's requests (bolt_app.listeners, plugins.tasks) ------------------------------------------
 
 SLACK_REQUESTS = Counter(
     "slackhub_slack_requests_total",
     "Signed, authorized Slack events and interactions by type (an event's type, `command`, or the "
-    "interaction's type) and outcome: queued (for the plugins), listener (uninstall and revocation), "
-    "repeat (a retry or replay, acked only), error.",
+    "interaction's type) and outcome: queued (for a worker), repeat (a retry, replay or redelivery, "
+    "found claimed by the worker), error.",
     ["type", "outcome"],
 )
 _TYPE = re.compile(r"[a-z_.]{1,40}")

@@ -21,6 +21,7 @@ from dramatiq.middleware import CurrentMessage
 from redis.exceptions import RedisError
 
 from installations import metrics
+from installations.uninstall import SLACK_EVENTS, apply_slack_event
 from plugins import dispatch
 from plugins.context import storage_key
 
@@ -35,12 +36,15 @@ BROKER_RETRY_SECONDS = 5
 
 @dramatiq.actor(**EVENT_OPTIONS)
 def handle_event(body: dict, workspace: dict, key: str | None = None):
-    """Run every plugin handler matching one Slack request, once per event (`key`)."""
+    """Run every plugin handler matching one Slack request, once per event (`key`); an uninstall or
+    a revocation is applied to the workspace's installations instead."""
     with claimed(key) as mine:
-        if mine:
-            dispatch.handle(body, workspace)
-        else:  # a Slack retry, a replay or a second send of the same event
+        if not mine:  # a Slack retry, a replay or a second send of the same event
             metrics.count_slack_request(body, "repeat")
+        elif (body.get("event") or {}).get("type") in SLACK_EVENTS:
+            apply_slack_event(body, workspace)
+        else:
+            dispatch.handle(body, workspace)
 
 
 @dramatiq.actor(**EVENT_OPTIONS)

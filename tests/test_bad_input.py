@@ -347,7 +347,7 @@ def test_an_event_type_no_plugin_processes_is_acked_and_changes_nothing(installe
 
 @pytest.mark.django_db(transaction=True)
 def test_an_event_for_a_workspace_that_is_not_installed_changes_nothing(app_client, quick_slack):
-    install_directly()  # committed: the uninstall and revocation listeners run on Bolt's threads
+    install_directly()  # committed: the uninstall and revocation events run on a worker thread
     before = rows()
 
     responses = [
