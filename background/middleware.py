@@ -6,6 +6,7 @@ inside the hooks.
 """
 
 import logging
+import os
 
 from django import db
 from django.conf import settings
@@ -95,3 +96,17 @@ class LoadPlugins(Middleware):
         from plugins.loader import registry
 
         registry()
+
+
+class BelowTheWeb(Middleware):
+    """A worker process lowers its CPU priority when it boots (TASKS_WORKER_NICE, `nice`'s scale).
+
+    Where workers share cores with web processes (one host, `make run`'s split, a small VM), the
+    web's acks then win over the workers' replies: Slack wants an ack within 3 s and retries, then
+    disables the subscription, when it gets none; a reply a moment later costs nothing. On a host
+    of their own workers run as before (nothing else asks for the CPU).
+    """
+
+    def after_process_boot(self, broker):
+        if settings.TASKS_WORKER_NICE > 0:
+            os.nice(settings.TASKS_WORKER_NICE)

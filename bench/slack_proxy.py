@@ -38,6 +38,8 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     state: State
+    protocol_version = "HTTP/1.1"  # connections kept alive between calls, as slack.com does
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall between them
 
     def log_message(self, *args):
         pass
@@ -94,7 +96,7 @@ def main():
     parser.add_argument("--sandbox", required=True, help="the sandbox's base URL")
     args = parser.parse_args()
     Handler.state = State(args.sandbox)
-    ThreadingHTTPServer.request_queue_size = 256  # the listen backlog: bursts of new connections, one per call
+    ThreadingHTTPServer.request_queue_size = 256  # the listen backlog: bursts of new connections (urllib: one per call)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -18,9 +18,9 @@ from django.http import HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
+from slack_sdk import WebClient
 
 from bolt_app.listeners import ToPlugins
-from installations.slack_api import web_client
 
 logger = logging.getLogger("slackhub.bench")
 _handler = []
@@ -45,8 +45,10 @@ def _without_oauth_environment():
 
 def _fixed_token_app() -> App:
     with _without_oauth_environment():
-        # Bolt takes the token from the client when given one.
-        return App(signing_secret=settings.SLACK_SIGNING_SECRET, client=web_client(settings.BENCH_FIXED_TOKEN), logger=logger)
+        # Bolt takes the token from the client when given one. slack_sdk's own WebClient, as a Bolt
+        # app has it (a connection per call), not slackhub's (kept-alive connections, counted calls).
+        client = WebClient(token=settings.BENCH_FIXED_TOKEN, base_url=settings.SLACK_API_URL)
+        return App(signing_secret=settings.SLACK_SIGNING_SECRET, client=client, logger=logger)
 
 
 def fixed_token_handler() -> SlackRequestHandler:

@@ -3,7 +3,7 @@
 Slack redelivers what it thinks went unanswered (`X-Slack-Retry-Num`: after 3 s, a timeout or a 5xx),
 and anyone holding a signed request can replay it within the 5 minutes its timestamp is good for.
 Each is acked, but only the first delivery of an event (by `event_id`) or an interaction (by its own
-id) is processed: the worker claims the key before it runs the work (`plugins.tasks.claimed`), so a
+id) is processed: the worker claims the key before it runs the work (`plugins.claims.claimed`), so a
 request whose enqueue failed is not taken for delivered.
 """
 

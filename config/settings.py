@@ -225,6 +225,8 @@ RUN_SCHEDULER_IN_WEB = envbool("RUN_SCHEDULER_IN_WEB", "False" if BROKER_URL els
 # TASKS_FALLBACK_BACKLOG waiting (past that, in the request itself: slower acks, nothing dropped).
 TASKS_FALLBACK_THREADS = envint("TASKS_FALLBACK_THREADS", "8")
 TASKS_FALLBACK_BACKLOG = envint("TASKS_FALLBACK_BACKLOG", "200")
+# How far a worker process lowers its CPU priority (`nice`; 0: not at all), so acks win on shared cores.
+TASKS_WORKER_NICE = envint("TASKS_WORKER_NICE", "10")
 # How long a claim on an event (one processing per event, across redeliveries) is kept.
 TASKS_CLAIM_SECONDS = envint("TASKS_CLAIM_SECONDS", "3600")
 _dramatiq_middleware = [
@@ -238,6 +240,7 @@ _dramatiq_middleware = [
     "background.middleware.Bookkeeping",
     "background.middleware.InProcessWorker",
     "background.middleware.LoadPlugins",
+    "background.middleware.BelowTheWeb",
     "installations.metrics.WorkerProcesses",  # worker processes count where /metrics reads
 ]
 if BROKER_URL:

@@ -27,9 +27,10 @@ from prometheus_client import (
     REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest, multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from installations.slack_http import PooledWebClient
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +158,9 @@ def retry_handlers():
     return [ConnectionErrorRetryHandler(), RateLimitRetries(max_retry_count=1)]
 
 
-class CountedWebClient(WebClient):
-    """slack_sdk's `WebClient`, counting each call by method and outcome (every method goes
-    through `api_call`)."""
+class CountedWebClient(PooledWebClient):
+    """slack_sdk's `WebClient` on kept-alive connections, counting each call by method and outcome
+    (every method goes through `api_call`)."""
 
     def api_call(self, api_method, *args, **kwargs):
         method = api_method if _METHOD.fullmatch(api_method or "") else "other"

@@ -14,13 +14,12 @@ import time
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import caches
 from slack_sdk.errors import SlackApiError
 
 from installations import metrics
 from installations.models import Workspace
 from plugins import awaitable as aio
-from plugins import context, scopes
+from plugins import claims, context, scopes
 from plugins.block_action import BlockAction
 from plugins.command import Command
 from plugins.loader import registry
@@ -172,11 +171,7 @@ def _is_direct(event) -> bool:
 
 
 def _first_claim(here, event) -> bool:
-    key = f"plugins:mention:{here.storage_key}:{event.get('channel')}:{event.get('ts')}"
-    try:
-        return bool(caches[settings.INSTALLATION_CACHE_ALIAS].add(key, 1, MENTION_CLAIM_SECONDS))
-    except Exception:  # no cache: answer (a second reply beats none)
-        return True
+    return claims.first(f"mention:{here.storage_key}:{event.get('channel')}:{event.get('ts')}", MENTION_CLAIM_SECONDS)
 
 
 def _id_matches(matcher, value) -> bool:

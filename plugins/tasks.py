@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 import dramatiq
 from django.conf import settings
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage
 from redis.exceptions import RedisError
 
 from installations import metrics
 from installations.uninstall import SLACK_EVENTS, apply_slack_event
 from plugins import dispatch
+from plugins.claims import claimed
 from plugins.context import storage_key
 
 logger = logging.getLogger("slackhub.tasks")
@@ -181,89 +181,3 @@ def _run_logged(function, *args):
         logger.exception("Handling an event in the web process failed")
     finally:
         close_old_connections()
-
-
-# --- one processing per event -----------------------------------------------------------------
-
-
-class claimed:
-    """`with claimed(key) as mine:` True when this delivery should run the work for `key`.
-
-    The claim holds the message's id while it runs and "done" after. Another message for the same key
-    (a Slack retry that got through) finds either and does nothing: the first is done, or still owns
-    an unacked message the broker will redeliver if its worker dies. A redelivery of the owner itself
-    (its worker died mid-work) runs again. A failure releases the claim, so a retry can run.
-    """
-
-    def __init__(self, key):
-        self.key = key and f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
-        message = CurrentMessage.get_current_message()
-        self.owner = message.message_id if message else None
-
-    def __enter__(self):
-        if self.key is None or self.owner is None:
-            return True
-        store = _claims()
-        try:
-            if store.set(self.key, self.owner, nx=True, ex=settings.TASKS_CLAIM_SECONDS):
-                return True
-            holder = store.get(self.key)
-        except RedisError as error:
-            logger.warning("Claim store unavailable (%s): handling %s without a claim", type(error).__name__, self.key)
-            self.key = None
-            return True
-        holder = holder.decode() if isinstance(holder, bytes) else holder
-        if holder == self.owner:
-            return True
-        logger.info("Skipped %s: %s", self.key.rsplit(":claim:", 1)[-1], "already handled" if holder == "done" else "handled by another delivery")
-        self.key = None  # not ours: nothing to mark on exit
-        return False
-
-    def __exit__(self, kind, error, traceback):
-        if self.key is None or self.owner is None:
-            return False
-        try:
-            if error is None:
-                _claims().set(self.key, "done", ex=settings.TASKS_CLAIM_SECONDS)
-            else:
-                _claims().delete(self.key)
-        except RedisError as failure:
-            logger.warning("Claim store unavailable (%s) after handling %s", type(failure).__name__, self.key)
-        return False
-
-
-class _LocalClaims:
-    """Claims for the stub broker: its messages never leave the process, so neither do its claims."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.values = {}
-
-    def set(self, key, value, nx=False, ex=None):
-        now = time.monotonic()
-        with self.lock:
-            current = self.values.get(key)
-            if nx and current and current[1] > now:
-                return False
-            if len(self.values) > 100_000:
-                self.values = {k: v for k, v in self.values.items() if v[1] > now}
-            self.values[key] = (value, now + (ex or 0))
-            return True
-
-    def get(self, key):
-        with self.lock:
-            current = self.values.get(key)
-            return current[0] if current and current[1] > time.monotonic() else None
-
-    def delete(self, key):
-        with self.lock:
-            self.values.pop(key, None)
-
-
-_local_claims = _LocalClaims()
-
-
-def _claims():
-    broker = handle_event.broker
-    return broker.client if isinstance(broker, RedisBroker) else _local_claims
-
