@@ -287,6 +287,30 @@ def test_no_acked_event_is_lost_when_web_restarts_gracefully(env, broker, starte
     assert set(answered(numbers).values()) == {1}
 
 
+def test_an_acked_uninstall_waits_in_the_broker_for_a_worker_that_runs_below_the_web(env, broker, started, web):
+    """Uninstall and revocation are work after the ack like any other (no Bolt listener thread): acked
+    with no worker running, they wait in the broker, not in a web process's memory. The worker that
+    applies them runs at a lower CPU priority than the web (TASKS_WORKER_NICE), so acks win on shared cores."""
+    from installations.models import InstallationEvent, Workspace
+
+    server = web(env, processes=1)
+    body = json.dumps(events.event_callback_body("T0ACME0001", events.app_uninstalled())).encode()
+    slack = SlackDeliveries(server.url)
+    slack.deliver(1, body)
+
+    assert dict(slack.attempts) == {200: 1}
+    assert backlog(broker) == 1  # acked, and in the broker
+    server.stop()  # a deploy: the web process that acked it is gone
+    assert Workspace.objects.get(team_id="T0ACME0001").status == Workspace.ACTIVE
+    worker = started(env)
+
+    assert wait_for(lambda: Workspace.objects.get(team_id="T0ACME0001").status == Workspace.UNINSTALLED, timeout=60)
+    assert InstallationEvent.objects.filter(kind=InstallationEvent.UNINSTALLED, actor="slack").count() == 1
+    children = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True).stdout.split()
+    niceness = {pid: (os.getpriority(os.PRIO_PROCESS, int(pid)), open(f"/proc/{pid}/cmdline").read()) for pid in children}
+    assert children and all(value == 10 for value, _ in niceness.values()), niceness
+
+
 def test_acks_stay_within_three_seconds_while_events_arrive_ten_times_faster_than_workers_clear_them(
     env, broker, started, web
 ):

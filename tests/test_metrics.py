@@ -138,11 +138,15 @@ def test_an_authorize_cache_outage_is_counted(rotating, browser, scrape, setting
 
 
 class _Slack(BaseHTTPRequestHandler):
-    """A Slack Web API that rate-limits the first `limited` calls (HTTP 429, Retry-After: 1)."""
+    """A Slack Web API that rate-limits the first `limited` calls (HTTP 429, Retry-After: 1), and
+    keeps connections open between calls as slack.com does."""
+
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.calls.append(time.monotonic())
+        self.server.connections.add(self.client_address)
         limited = len(self.server.calls) <= self.server.limited
         body = b'{"ok": false, "error": "ratelimited"}' if limited else b'{"ok": true, "channel": "C1", "ts": "1.000001"}'
         self.send_response(429 if limited else 200)
@@ -152,6 +156,7 @@ class _Slack(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self.close_connection = self.server.drop
 
     def log_message(self, *args):
         pass
@@ -160,7 +165,7 @@ class _Slack(BaseHTTPRequestHandler):
 @pytest.fixture
 def rate_limiting_slack(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Slack)
-    server.calls, server.limited = [], 1
+    server.calls, server.limited, server.connections, server.drop = [], 1, set(), False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     settings.SLACK_API_URL = f"http://127.0.0.1:{server.server_port}/api/"
@@ -190,6 +195,28 @@ def test_slack_rate_limits_are_waited_out_and_counted(rate_limiting_slack, scrap
     assert len(rate_limiting_slack.calls) == 2
     assert grew("slackhub_slack_api_rate_limited_total", method="chat.postMessage") == 3
     assert grew("slackhub_slack_api_calls_total", method="chat.postMessage", error="ratelimited") == 1
+
+
+def test_slack_calls_reuse_their_connection(rate_limiting_slack):
+    """Each reply would otherwise pay a new connection (and, to slack.com, a TLS handshake)."""
+    rate_limiting_slack.limited = 0
+    client = web_client("xoxb-test")
+
+    answers = [client.chat_postMessage(channel="C1", text=f"hi {n}")["ok"] for n in range(3)]
+    answers.append(web_client("xoxb-other").chat_postMessage(channel="C1", text="hi")["ok"])
+
+    assert answers == [True] * 4 and len(rate_limiting_slack.calls) == 4
+    assert len(rate_limiting_slack.connections) == 1
+
+
+def test_a_connection_slack_closed_is_not_reused(rate_limiting_slack):
+    rate_limiting_slack.limited, rate_limiting_slack.drop = 0, True  # closes each connection, unannounced
+    client = web_client("xoxb-test")
+
+    answers = [client.chat_postMessage(channel="C1", text=f"hi {n}")["ok"] for n in range(3)]
+
+    assert answers == [True] * 3 and len(rate_limiting_slack.calls) == 3
+    assert len(rate_limiting_slack.connections) == 3
 
 
 # --- the background queue -------------------------------------------------------------------------
