@@ -26,6 +26,8 @@ from plugins import tasks as plugin_tasks
 from plugins.loader import scheduled_methods
 
 logger = logging.getLogger("slackhub.scheduler")
+# How late a tick may still fire (a scheduler busy or just taking over); one missed by more is skipped.
+MISFIRE_GRACE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,12 @@ def jobs() -> list[Job]:
 
 
 def tick_of(trigger, now: datetime) -> datetime:
-    """The fire time this run is for: the latest one at or before `now` (a run starts a few ms late),
-    the same in any scheduler."""
-    fire_time = trigger.get_next_fire_time(None, now - timedelta(seconds=1))
-    return fire_time if fire_time is not None and fire_time <= now else now.replace(microsecond=0)
+    """The fire time this run is for, the same in any scheduler: the latest one at or before `now`
+    within the grace a late run is allowed (a run starts a few ms late, or seconds on a busy host)."""
+    latest, fire_time = None, trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_GRACE_SECONDS))
+    while fire_time is not None and fire_time <= now:
+        latest, fire_time = fire_time, trigger.get_next_fire_time(fire_time, fire_time + timedelta(microseconds=1))
+    return latest or now.replace(microsecond=0)
 
 
 def fire(job: Job):
@@ -166,7 +170,7 @@ def _term():
             # A tick missed by more than the grace time (no scheduler was running) is skipped, not
             # caught up; several missed ticks fire once.
             scheduler.add_job(fire, job.trigger, args=(job,), name=job.name, coalesce=True,
-                              misfire_grace_time=30, max_instances=1)
+                              misfire_grace_time=MISFIRE_GRACE_SECONDS, max_instances=1)
         # dramatiq-crontab's: extends the lock, or shuts this scheduler down once it is lost.
         scheduler.add_job(utils.extend_lock, IntervalTrigger(seconds=conf.get_settings().LOCK_REFRESH_INTERVAL),
                           args=(lock, scheduler), name="extend the scheduler's lock")

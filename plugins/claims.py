@@ -19,7 +19,6 @@ from redis.exceptions import RedisError
 logger = logging.getLogger("slackhub.tasks")
 
 
-
 class claimed:
     """`with claimed(key) as mine:` True when this delivery should run the work for `key`.
 
@@ -110,4 +109,3 @@ def first(key: str, seconds: int) -> bool:
     except RedisError as error:
         logger.warning("Claim store unavailable (%s): %s taken without a claim", type(error).__name__, key)
         return True
-

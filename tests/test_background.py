@@ -196,3 +196,19 @@ def test_a_plugin_timetable_with_its_own_zone_is_kept_and_a_broken_one_costs_onl
     assert "tests.schedule_examples.ZonedPlugin.never" not in found
     assert {"refresh_tokens", "purge_oauth_states", "purge_storage"} <= set(found)  # the service's jobs stay
     assert [r for r in caplog.records if "ZonedPlugin.never" in r.getMessage() and "skipped" in r.getMessage()]
+
+
+def test_a_tick_that_fires_late_is_the_same_tick_in_every_scheduler():
+    """Two schedulers (one taking over, one busy) may fire the same tick seconds apart: both must name
+    it by its scheduled time, or the per-workspace claim would let each run it."""
+    from datetime import datetime, timedelta, timezone
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    every_minute = CronTrigger.from_crontab("* * * * *", timezone=timezone.utc)
+    due = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+
+    names = {scheduler.tick_of(every_minute, due + timedelta(seconds=late)) for late in (0.004, 1.5, 12, 29)}
+
+    assert names == {due}
+    assert scheduler.tick_of(every_minute, due + timedelta(seconds=61)) == due + timedelta(minutes=1)
