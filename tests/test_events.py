@@ -149,7 +149,8 @@ def test_events_are_handled_while_the_claim_store_is_down(installed, client, cap
     """The worker's claim (one processing per event) lives in the broker's Redis: with it down, an
     event is handled without a claim (a retry may then run twice), never dropped."""
     revoked = events.event_callback_body("T0ACME0001", events.tokens_revoked(user_ids=["U0NOBODY1"]))
-    with mock.patch("plugins.claims._LocalClaims.set", side_effect=RedisError("claims are down")):
+    down = mock.Mock(**{"set.side_effect": RedisError("claims are down")})
+    with mock.patch("plugins.claims._claims", return_value=down):
         answers = [signed_post(client, revoked).status_code for _ in range(2)]
         answers.append(signed_post(client, events.event_callback_body("T0ACME0001", events.app_uninstalled())).status_code)
         assert wait_for(lambda: models.Workspace.objects.get().status == models.Workspace.UNINSTALLED)
