@@ -53,6 +53,7 @@ def parse_args():
     parser.add_argument("--concurrency", type=int, default=16, help="load generator connections (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="web processes, and Dramatiq worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads per web process (default 8)")
+    parser.add_argument("--worker-processes", type=int, help="Dramatiq worker processes (default: --workers)")
     parser.add_argument("--sandbox-workers", type=int, default=2, help="sandbox gunicorn workers (default 2)")
     parser.add_argument("--install-threads", type=int, default=4, help="parallel OAuth installs (default 4)")
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the backlog is read (default 0.5)")
@@ -201,7 +202,7 @@ def main():
     from bench import workspaces
     from sandbox.models import Token
 
-    print(f"slackhub background bench: {label}; web {args.workers} x {args.threads} threads, worker {args.workers} x 8 "
+    print(f"slackhub background bench: {label}; web {args.workers} x {args.threads} threads, worker {args.worker_processes or args.workers} x 8 "
           f"threads; broker {settings.BROKER_URL} ({settings.DRAMATIQ_NAMESPACE}); results in {run_dir.relative_to(ROOT)}")
     prepare_database(label)
 
@@ -253,7 +254,7 @@ def main():
 
     setup = (
         f"{label}; web: gunicorn -c config/gunicorn.py, {args.workers} gthread processes x {args.threads} threads, DEBUG=0; "
-        f"worker: manage.py rundramatiq, {args.workers} processes x 8 threads; broker and cache: Redis {settings.REDIS_URL}; "
+        f"worker: manage.py rundramatiq, {args.worker_processes or args.workers} processes x 8 threads; broker and cache: Redis {settings.REDIS_URL}; "
         f"replies answered by bench/slack_proxy.py; load: {args.concurrency} connections, {args.rounds} x "
         f"{args.seconds:.0f}s per target; {os.cpu_count()} CPUs for everything; load average {load_before} before, "
         f"{os.getloadavg()[0]:.1f} after"

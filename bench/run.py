@@ -184,7 +184,7 @@ class Bench:
             "app", self.app_env, ["-c", "config/gunicorn.py"], self.run_dir, self.args.workers, port=self.app_port
         )
         if os.getenv("REDIS_URL"):  # a broker: plugins run in the worker, as in production
-            self.worker = Worker(self.app_env, self.run_dir, processes=self.args.workers)
+            self.worker = Worker(self.app_env, self.run_dir, processes=getattr(self.args, "worker_processes", None) or self.args.workers)
 
     def app_cpu(self):
         """The app's CPU: its web workers and, with a broker, its Dramatiq worker."""

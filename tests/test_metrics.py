@@ -219,6 +219,55 @@ def test_a_connection_slack_closed_is_not_reused(rate_limiting_slack):
     assert len(rate_limiting_slack.connections) == 3
 
 
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 that no system store trusts (its key and cert files)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return tmp_path / "key.pem", tmp_path / "cert.pem"
+
+
+def test_slack_calls_over_tls_verify_the_certificate_and_keep_the_connection(rate_limiting_slack, settings, tmp_path, monkeypatch):
+    import ssl
+
+    from installations import slack_http
+
+    key, cert = _self_signed(tmp_path)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    rate_limiting_slack.limited = 0
+    rate_limiting_slack.socket = served.wrap_socket(rate_limiting_slack.socket, server_side=True)
+    settings.SLACK_API_URL = settings.SLACK_API_URL.replace("http://", "https://")
+
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):  # not trusted: refused, nothing sent
+        web_client("xoxb-test").chat_postMessage(channel="C1", text="hi")
+    assert rate_limiting_slack.calls == []
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setitem(slack_http._tls, "context", trusting)
+    monkeypatch.setattr(slack_http._local, "connections", {})  # this thread's, made with the other context
+    client = web_client("xoxb-test")
+    answers = [client.chat_postMessage(channel="C1", text=f"hi {n}")["ok"] for n in range(2)]
+    assert answers == [True, True] and len(rate_limiting_slack.connections) == 1
+
+
 # --- the background queue -------------------------------------------------------------------------
 
 
