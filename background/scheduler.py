@@ -85,12 +85,19 @@ def tick_of(trigger, now: datetime) -> datetime:
     return latest or now.replace(microsecond=0)
 
 
-def fire(job: Job):
+def next_run(same: list[Job], after: datetime):
+    """The next fire time of a schedule: the earliest of its timetables' (a method may have several)."""
+    times = [job.trigger.get_next_fire_time(None, after) for job in same]
+    return min((t for t in times if t is not None), default=None)
+
+
+def fire(job: Job, same: list[Job]):
+    """One tick of `job`; `same` is every job of its schedule (its row in the admin)."""
     from background.models import Schedule
 
     tick = tick_of(job.trigger, datetime.now(job.trigger.timezone))
     job.send(tick.isoformat())
-    upcoming = job.trigger.get_next_fire_time(tick, tick + timedelta(microseconds=1))
+    upcoming = next_run(same, tick + timedelta(microseconds=1))
     try:
         Schedule.objects.filter(name=job.name).update(next_run_at=upcoming)
     except Exception:
@@ -99,16 +106,24 @@ def fire(job: Job):
         db.close_old_connections()
 
 
+def by_schedule(found: list[Job]) -> dict[str, list[Job]]:
+    """The jobs of each schedule (one admin row): a method with several `@schedule`s has a job each."""
+    grouped = {}
+    for job in found:
+        grouped.setdefault(job.name, []).append(job)
+    return grouped
+
+
 def register(found: list[Job]):
     """Show the schedules in the admin, with their next run."""
     from background.models import Schedule
 
     now = datetime.now(timezone.get_default_timezone())
-    for job in found:
+    for name, same in by_schedule(found).items():
         Schedule.objects.update_or_create(
-            name=job.name,
-            defaults=dict(plugin=job.plugin, method=job.method, timetable=job.timetable,
-                          next_run_at=job.trigger.get_next_fire_time(None, now)),
+            name=name,
+            defaults=dict(plugin=same[0].plugin, method=same[0].method,
+                          timetable="; ".join(job.timetable for job in same)[:200], next_run_at=next_run(same, now)),
         )
     Schedule.objects.exclude(name__in=[job.name for job in found]).delete()
 
@@ -166,10 +181,11 @@ def _term():
                 waiting = True
         logger.info("Scheduler firing %d jobs: %s", len(found), ", ".join(job.name for job in found))
         scheduler = LazyBlockingScheduler(timezone=timezone.get_default_timezone())
+        schedules = by_schedule(found)
         for job in found:
             # A tick missed by more than the grace time (no scheduler was running) is skipped, not
             # caught up; several missed ticks fire once.
-            scheduler.add_job(fire, job.trigger, args=(job,), name=job.name, coalesce=True,
+            scheduler.add_job(fire, job.trigger, args=(job, schedules[job.name]), name=job.name, coalesce=True,
                               misfire_grace_time=MISFIRE_GRACE_SECONDS, max_instances=1)
         # dramatiq-crontab's: extends the lock, or shuts this scheduler down once it is lost.
         scheduler.add_job(utils.extend_lock, IntervalTrigger(seconds=conf.get_settings().LOCK_REFRESH_INTERVAL),

@@ -5,8 +5,8 @@ end). The servers, the load and the measurements are bench/run.py's (see bench/R
 
 1. A fresh bench database (`--database-name`, or bench/results/bench.sqlite3), the sandbox behind
    bench/slack_proxy.py, the app (gunicorn -c config/gunicorn.py, DEBUG=0, `--workers` processes) and
-   its Dramatiq worker (`manage.py rundramatiq`, `--workers` processes x 8 threads), all on this
-   machine's cores.
+   its Dramatiq worker (`manage.py rundramatiq`, `--worker-processes` processes x 8 threads, one more
+   than the web's by default, at TASKS_WORKER_NICE), all on this machine's cores.
 2. `--workspaces` installed over OAuth; a warm-up event from every person.
 3. `--rounds` x `--seconds` of closed-loop load (`--concurrency` connections) per target, alternating:
    - **fixed-token Bolt ceiling**: `/bench/fixed-token-bolt/events`, one workspace's fixed token and
@@ -53,13 +53,20 @@ def parse_args():
     parser.add_argument("--concurrency", type=int, default=16, help="load generator connections (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="web processes, and Dramatiq worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads per web process (default 8)")
-    parser.add_argument("--worker-processes", type=int, help="Dramatiq worker processes (default: --workers)")
+    parser.add_argument(
+        "--worker-processes", type=int,
+        help="Dramatiq worker processes, 8 threads each (default: --workers + 1; README \"Processes and scaling out\")",
+    )
     parser.add_argument("--sandbox-workers", type=int, default=2, help="sandbox gunicorn workers (default 2)")
     parser.add_argument("--install-threads", type=int, default=4, help="parallel OAuth installs (default 4)")
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the backlog is read (default 0.5)")
     parser.add_argument("--database-name", default="slackhub_bench_background", help="bench database on a PostgreSQL server")
     args = parser.parse_args()
     args.replies = "fast"  # bench.run.Bench: replies answered by the proxy
+    # Workers run below the web (TASKS_WORKER_NICE) and clear a burst's backlog once the web is idle;
+    # a worker process's threads share one GIL (about 0.7 of a core each here), so on these cores one
+    # process more than the web's fills them.
+    args.worker_processes = args.worker_processes or args.workers + 1
     return args
 
 
@@ -202,7 +209,7 @@ def main():
     from bench import workspaces
     from sandbox.models import Token
 
-    print(f"slackhub background bench: {label}; web {args.workers} x {args.threads} threads, worker {args.worker_processes or args.workers} x 8 "
+    print(f"slackhub background bench: {label}; web {args.workers} x {args.threads} threads, worker {args.worker_processes} x 8 "
           f"threads; broker {settings.BROKER_URL} ({settings.DRAMATIQ_NAMESPACE}); results in {run_dir.relative_to(ROOT)}")
     prepare_database(label)
 
@@ -254,7 +261,7 @@ def main():
 
     setup = (
         f"{label}; web: gunicorn -c config/gunicorn.py, {args.workers} gthread processes x {args.threads} threads, DEBUG=0; "
-        f"worker: manage.py rundramatiq, {args.worker_processes or args.workers} processes x 8 threads; broker and cache: Redis {settings.REDIS_URL}; "
+        f"worker: manage.py rundramatiq, {args.worker_processes} processes x 8 threads; broker and cache: Redis {settings.REDIS_URL}; "
         f"replies answered by bench/slack_proxy.py; load: {args.concurrency} connections, {args.rounds} x "
         f"{args.seconds:.0f}s per target; {os.cpu_count()} CPUs for everything; load average {load_before} before, "
         f"{os.getloadavg()[0]:.1f} after"

@@ -26,6 +26,11 @@ class ZonedPlugin(MachineBasePlugin):
     def morning(self):
         self.say("C0ACMEGEN1", "bonjour")
 
+    @schedule(hour=12, minute=30, timezone="Europe/Paris")
+    @schedule(hour=9, minute=0, timezone="Europe/Paris")
+    def twice(self):
+        self.say("C0ACMEGEN1", "twice a day")
+
     @schedule(minute="99")
     def never(self):
         self.say("C0ACMEGEN1", "never")

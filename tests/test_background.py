@@ -12,6 +12,7 @@ import dramatiq
 import pytest
 import redis
 from django.contrib.auth.models import User
+from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 
 from background import scheduler
@@ -150,6 +151,21 @@ def test_the_admin_shows_each_schedule_with_its_runs(app, client):
     text = page.content.decode()
     for expected in (PLUGIN, "second=*/4", "refresh_tokens", "*/10 * * * *", "purge_oauth_states"):
         assert expected in text
+
+
+def test_a_method_with_two_timetables_is_one_schedule_showing_both_and_the_sooner_run(settings):
+    from zoneinfo import ZoneInfo
+
+    settings.PLUGINS = ["tests.schedule_examples.ZonedPlugin"]
+    found = scheduler.jobs()
+    scheduler.register(found)
+
+    row = Schedule.objects.get(name="tests.schedule_examples.ZonedPlugin.twice")
+    assert "hour=9" in row.timetable and "hour=12" in row.timetable
+    paris = row.next_run_at.astimezone(ZoneInfo("Europe/Paris"))
+    upcoming = sorted(job.trigger.get_next_fire_time(None, timezone.now()) for job in found
+                      if job.name == row.name)
+    assert len(upcoming) == 2 and row.next_run_at == upcoming[0] and (paris.hour, paris.minute) in ((9, 0), (12, 30))
 
 
 def test_a_message_that_fails_for_good_is_shown_with_its_workspace_and_can_be_sent_again(app, client, monkeypatch):
