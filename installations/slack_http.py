@@ -14,7 +14,8 @@ Everything above the socket stays slack_sdk's: the request it built, its retry h
 connection retried once, a 429 waited out), its response parsing. Errors are raised as urllib raises
 them (`URLError` for a connection that could not be made, `HTTPError` for a status of 400 and above),
 so those handlers see what they would have seen. A kept connection that Slack closed while it was
-idle is noticed before it is used (or, in a race, when the request fails) and replaced at once.
+idle is noticed before it is used (or, in a race, when sending fails or Slack closes it before a
+byte of an answer) and the request is sent once on a new one; never after Slack may have read it.
 """
 
 import http.client
@@ -30,8 +31,14 @@ from slack_sdk import WebClient
 
 _local = threading.local()
 _tls = {}
-# A kept connection that turns out closed when used: sent again once, on a new connection.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# Sending on a kept connection the server has closed.
+_STALE = (ConnectionResetError, BrokenPipeError)
+
+
+class _Unsent(Exception):
+    """The request never reached Slack on a kept connection that Slack had closed: it is sent once
+    more on a new one. Anything after Slack may have read it (a reset while the answer comes, a
+    timeout) is raised, and only slack_sdk's own retry handlers may send it again, as with urllib."""
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -84,19 +91,22 @@ class PooledWebClient(WebClient):
                     connection.request("POST", target, body=req.data, headers=headers)
                 except OSError as error:
                     if reused and isinstance(error, _STALE):
-                        raise
+                        raise _Unsent from error
                     raise URLError(error) from error
-                response = connection.getresponse()
+                try:
+                    response = connection.getresponse()
+                except http.client.RemoteDisconnected as error:
+                    if reused:  # closed while idle, before a byte of an answer: the request was not read
+                        raise _Unsent from error
+                    raise
                 body = response.read()
                 break
-            except _STALE:
-                connection.close()
-                if not reused:
-                    raise
+            except _Unsent:
+                connection.close()  # and once more, on a new connection
             except BaseException:
                 connection.close()
                 raise
-        if response.status >= 400:
+        if not 200 <= response.status < 300:  # as urllib (Slack's Web API does not redirect)
             raise HTTPError(url, response.status, response.reason, response.headers, io.BytesIO(body))
         if response.headers.get_content_type() == "application/gzip":  # admin.analytics.getFile
             return {"status": response.status, "headers": response.headers, "body": body}

@@ -101,11 +101,30 @@ def _claims():
     return broker.client if isinstance(broker, RedisBroker) else _local_claims
 
 
+# After the claim store failed, how long `first` claims in this process only (no connect timeout paid per call).
+OUTAGE_SECONDS = 5
+_outage = {"until": 0.0}
+
+
 def first(key: str, seconds: int) -> bool:
-    """Claim `key` for `seconds`: True the first time, False while it is held. With the claim store
-    down, True (a second reply beats none)."""
-    try:
-        return bool(_claims().set(f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}", "1", nx=True, ex=seconds))
-    except RedisError as error:
-        logger.warning("Claim store unavailable (%s): %s taken without a claim", type(error).__name__, key)
-        return True
+    """Claim `key` for `seconds`: True the first time, False while it is held.
+
+    With the broker's Redis down (events are then handled in the web process), claims are this
+    process's own for a few seconds at a time, with one warning per outage: a second reply may then
+    come from another process, which beats none.
+    """
+    name = f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
+    if time.monotonic() >= _outage["until"]:
+        try:
+            claimed_now = bool(_claims().set(name, "1", nx=True, ex=seconds))
+        except RedisError as error:
+            if not _outage["until"]:
+                logger.warning("Claim store unavailable (%s): claims are this process's own until it is back",
+                               type(error).__name__)
+            _outage["until"] = time.monotonic() + OUTAGE_SECONDS
+        else:
+            if _outage["until"]:
+                _outage["until"] = 0.0
+                logger.warning("Claim store available again")
+            return claimed_now
+    return _local_claims.set(name, "1", nx=True, ex=seconds)

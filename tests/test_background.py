@@ -18,7 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 from background import scheduler
 from background.middleware import Bookkeeping
 from background.models import FailedMessage, Schedule
-from plugins import dispatch, tasks
+from plugins import claims, dispatch, tasks
 from sandbox import events
 from sandbox.models import Message
 from tests.helpers import install, wait_for
@@ -79,6 +79,8 @@ def broker_down(monkeypatch, settings):
     monkeypatch.setattr(settings, "BROKER_URL", url, raising=False)
     monkeypatch.setattr(tasks, "BROKER_RETRY_SECONDS", 0.5)
     monkeypatch.setattr(tasks, "_broker", tasks._BrokerState())
+    monkeypatch.setattr(claims, "_claims", lambda: broker.client)  # claims live in the broker's Redis
+    monkeypatch.setattr(claims, "_outage", {"until": 0.0})
     servers = []
 
     def start():
@@ -120,6 +122,30 @@ def test_with_the_broker_down_events_are_handled_in_the_web_process_with_one_war
     tasks.enqueue(body, ACME, key)
     assert broker.client.llen("outage-test:default") == 1  # queued for a worker, not run here
     assert any("Broker available again" in r.getMessage() for r in caplog.records)
+
+
+def test_with_the_broker_down_a_mention_is_still_answered_once(app, broker_down, settings, monkeypatch, caplog):
+    """Slack sends a channel mention twice (`message` and `app_mention`); the claim that keeps it to one
+    reply lives in the broker's Redis, so while it is down the web process claims on its own."""
+    from sandbox.ids import bot_user_id
+
+    settings.PLUGINS = ["plugins.builtin.greeting"]
+    settings.TASKS_FALLBACK_THREADS = 1  # the web process handles them in order: the last answered, all were
+    monkeypatch.setattr(tasks, "_fallback", {})
+    text = f"<@{bot_user_id('T0ACME0001')}> hello"
+    said = events.message("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", text)
+    mentioned = events.app_mention("T0ACME0001", "U0ACME0002", "C0ACMEGEN1", text, ts=said["ts"])
+    later = events.app_mention("T0ACME0001", "U0ACME0003", "C0ACMEGEN1", text)
+    for event in (said, mentioned, later):
+        body = events.event_callback_body("T0ACME0001", event)
+        tasks.enqueue(body, ACME, f"event:{body['event_id']}")
+
+    def greeted(user):
+        return Message.objects.filter(text__contains=f"<@{user}>").exclude(bot_id="").count()
+
+    assert wait_for(lambda: greeted("U0ACME0003") == 1)
+    assert greeted("U0ACME0002") == 1
+    assert len([r for r in caplog.records if "Claim store unavailable" in r.getMessage()]) == 1
 
 
 def test_a_schedule_tick_runs_once_in_each_active_workspace(app, browser, slack):
@@ -166,6 +192,10 @@ def test_a_method_with_two_timetables_is_one_schedule_showing_both_and_the_soone
     upcoming = sorted(job.trigger.get_next_fire_time(None, timezone.now()) for job in found
                       if job.name == row.name)
     assert len(upcoming) == 2 and row.next_run_at == upcoming[0] and (paris.hour, paris.minute) in ((9, 0), (12, 30))
+
+    same = [job for job in found if job.name == row.name]
+    scheduler.fire(same[0], same)  # a tick of one timetable: the next run is still the soonest of both
+    assert Schedule.objects.get(pk=row.pk).next_run_at == upcoming[0]
 
 
 def test_a_message_that_fails_for_good_is_shown_with_its_workspace_and_can_be_sent_again(app, client, monkeypatch):
