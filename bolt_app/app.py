@@ -5,10 +5,8 @@ the Django request handler. Building is lazy so importing this module touches ne
 """
 
 import logging
-import threading
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -19,12 +17,11 @@ from bolt_app.authorize_url import EncodedAuthorizeUrlGenerator
 from bolt_app.oauth import CALLBACK_OPTIONS, InstallFlow
 from bolt_app.payloads import CheckShape
 from installations import stores
+from installations.per_process import PerProcess
 from installations.slack_api import web_client
 from plugins.scopes import requested as requested_scopes
 
 logger = logging.getLogger("slackhub.bolt")
-_built = {}
-_lock = threading.Lock()
 
 
 def build_app(installation_store, oauth_state_store) -> App:
@@ -61,33 +58,23 @@ def build_app(installation_store, oauth_state_store) -> App:
     return app
 
 
-def _get(name):
-    with _lock:
-        if not _built:
-            _built["app"] = build_app(stores.installation_store(), stores.oauth_state_store())
-            # The adapter installs Bolt's Django listener start/completion handlers, which release
-            # the thread-local DB connections of Bolt's worker threads (kept: our runner is the default).
-            _built["handler"] = SlackRequestHandler(_built["app"])
-        return _built[name]
+def _build():
+    app = build_app(stores.installation_store(), stores.oauth_state_store())
+    # The adapter installs Bolt's Django listener start/completion handlers, which release the
+    # thread-local DB connections of Bolt's worker threads (kept: our runner is the default).
+    return app, SlackRequestHandler(app)
+
+
+# Built again when tests override a setting it reads (e.g. the live server's URL).
+_built = PerProcess(_build, ("SLACK_", "PLUGIN", "SANDBOX_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_"))
 
 
 def get_app() -> App:
-    return _get("app")
+    return _built()[0]
 
 
 def get_handler() -> SlackRequestHandler:
-    return _get("handler")
-
-
-def reset(**kwargs):
-    """Rebuild on next use: tests override SLACK_* settings (e.g. the live server's URL)."""
-    setting = kwargs.get("setting", "")
-    if setting.startswith(("SLACK_", "PLUGIN", "SANDBOX_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")) or not kwargs:
-        with _lock:
-            _built.clear()
-
-
-setting_changed.connect(reset)
+    return _built()[1]
 
 
 def __getattr__(name):

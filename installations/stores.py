@@ -8,18 +8,17 @@ puts on the object it rotates; and each write keeps the `Workspace` row and the 
 
 import logging
 import secrets
-import threading
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.utils import timezone as django_timezone
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
 from installations import models
+from installations.per_process import PerProcess
 from installations.redis_cache import redis_client, redis_key
 
 USER_TOKEN_FIELDS = ["user_token", "user_refresh_token", "user_token_expires_at"]
@@ -339,31 +338,6 @@ class RedisOAuthStateStore(_StateStore):
 
 # --- the process's stores ------------------------------------------------------------------------
 
-_built = {}
-_building = threading.Lock()
-
-
-def installation_store():
-    """The process's installation store (a `installations.cache.CacheableInstallationStore`), built
-    on first use and again after a setting it depends on changed, like `caches[...]`."""
-    return _get("installation_store", _build_installation_store)
-
-
-def oauth_state_store() -> OAuthStateStore:
-    """The process's OAuth state store: in Redis with REDIS_URL, else in the database."""
-    return _get("oauth_state_store", _build_oauth_state_store)
-
-
-def _get(name, build):
-    store = _built.get(name)
-    if store is None:
-        with _building:
-            store = _built.get(name)
-            if store is None:
-                store = _built[name] = build()
-    return store
-
-
 def _build_installation_store():
     from installations.cache import CacheableInstallationStore  # it subclasses this module's store
 
@@ -375,10 +349,17 @@ def _build_oauth_state_store():
     return store_class(expiration_seconds=settings.SLACK_STATE_EXPIRATION_SECONDS)
 
 
-def _rebuild(*, setting, **kwargs):
-    if setting.startswith(("SLACK_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")):
-        with _building:
-            _built.clear()
+_STORE_SETTINGS = ("SLACK_", "TOKEN_", "INSTALLATION_", "CACHES", "REDIS_")
+_installation_store = PerProcess(_build_installation_store, _STORE_SETTINGS)
+_oauth_state_store = PerProcess(_build_oauth_state_store, _STORE_SETTINGS)
 
 
-setting_changed.connect(_rebuild)
+def installation_store():
+    """The process's installation store (a `installations.cache.CacheableInstallationStore`), built
+    on first use and again after a setting it depends on changed, like `caches[...]`."""
+    return _installation_store()
+
+
+def oauth_state_store() -> OAuthStateStore:
+    """The process's OAuth state store: in Redis with REDIS_URL, else in the database."""
+    return _oauth_state_store()

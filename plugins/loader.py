@@ -7,15 +7,14 @@ it. Each plugin is instantiated once per process and its `init()` runs once. A p
 
 import inspect
 import logging
-import threading
 from dataclasses import dataclass, field
 from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from installations.per_process import PerProcess
 from plugins.awaitable import run
 from plugins.base import MachineBasePlugin
 from plugins.decorators import CRON_FIELDS, wants
@@ -137,29 +136,13 @@ def _register(registry: Registry, cls: type):
         registry.schedules += [(handler, ScheduledMethod(class_path, name, cron)) for cron in meta.schedules]
 
 
-_built = {}
-_lock = threading.Lock()
+_registry = PerProcess(build, ("PLUGIN",))
 
 
 def registry() -> Registry:
     """The process's plugins, loaded on first use: at start-up in web (config/wsgi.py builds the Slack
-    app) and in workers (background.middleware.LoadPlugins)."""
-    found = _built.get("registry")
-    if found is None:
-        with _lock:
-            found = _built.get("registry")
-            if found is None:
-                found = _built["registry"] = build()
-    return found
-
-
-def _reset(setting=None, **kwargs):
-    if setting == "PLUGINS" or (setting or "").startswith("PLUGIN_"):
-        with _lock:
-            _built.clear()
-
-
-setting_changed.connect(_reset)
+    app) and in workers (background.middleware.LoadPlugins); loaded again when PLUGIN* settings change."""
+    return _registry()
 
 
 def scheduled_methods() -> list[ScheduledMethod]:

@@ -11,14 +11,13 @@ import base64
 import datetime
 import decimal
 import json
-import threading
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from installations.per_process import PerProcess
 from plugins import context
 from plugins.awaitable import awaitable
 
@@ -85,32 +84,18 @@ def loads(raw: bytes):
     return _untagged(json.loads(raw))
 
 
-_backend = {}
-_lock = threading.Lock()
+def _build_backend():
+    backend = import_string(settings.PLUGIN_STORAGE_BACKEND)(settings)
+    backend.init()
+    return backend
+
+
+_backend = PerProcess(_build_backend, ("PLUGIN_STORAGE_", "REDIS_URL"), close=lambda backend: backend.close())
 
 
 def storage_backend():
     """The process's storage backend (`PLUGIN_STORAGE_BACKEND`), built once, rebuilt when settings change."""
-    found = _backend.get("backend")  # every storage call comes here: no lock once built
-    if found is None:
-        with _lock:
-            if "backend" not in _backend:
-                backend = import_string(settings.PLUGIN_STORAGE_BACKEND)(settings)
-                backend.init()
-                _backend["backend"] = backend
-            found = _backend["backend"]
-    return found
-
-
-def _reset(setting=None, **kwargs):
-    if setting in ("PLUGIN_STORAGE_BACKEND", "REDIS_URL", "PLUGIN_STORAGE_REDIS_PREFIX"):
-        with _lock:
-            backend = _backend.pop("backend", None)
-        if backend is not None:
-            backend.close()
-
-
-setting_changed.connect(_reset)
+    return _backend()
 
 
 def workspace_prefix(workspace_key: str) -> str:
