@@ -304,7 +304,10 @@ def test_an_acked_uninstall_waits_in_the_broker_for_a_worker_that_runs_below_the
     assert Workspace.objects.get(team_id="T0ACME0001").status == Workspace.ACTIVE
     worker = started(env)
 
-    assert wait_for(lambda: Workspace.objects.get(team_id="T0ACME0001").status == Workspace.UNINSTALLED, timeout=60)
+    # The audit entry is written last, once the tokens are gone.
+    assert wait_for(lambda: InstallationEvent.objects.filter(kind=InstallationEvent.UNINSTALLED, actor="slack").exists(),
+                    timeout=60)
+    assert Workspace.objects.get(team_id="T0ACME0001").status == Workspace.UNINSTALLED
     assert InstallationEvent.objects.filter(kind=InstallationEvent.UNINSTALLED, actor="slack").count() == 1
     children = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True).stdout.split()
     niceness = {pid: (os.getpriority(os.PRIO_PROCESS, int(pid)), open(f"/proc/{pid}/cmdline").read()) for pid in children}
