@@ -91,6 +91,48 @@ class Worker:
         stop(self.process, self.log)
 
 
+def wait_ready(process, url, name, timeout, ready=lambda: True, every=0.2):
+    """Until `url`/healthz answers 200 (and `ready()`); RuntimeError naming `name` if `process` exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start")
+        try:
+            if http.get(f"{url}/healthz", timeout=1).status_code == 200 and ready():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(every)
+    raise RuntimeError(f"{name} did not start in {timeout}s")
+
+
+def self_signed_certificate(key_path, certificate_path):
+    """A key and a certificate for 127.0.0.1 that no system store trusts (its own issuer, usable as a CA file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    Path(key_path).write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    Path(certificate_path).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
 class Gunicorn:
     """A gunicorn master and its workers, serving `config.wsgi` on a free local port."""
 
@@ -112,19 +154,8 @@ class Gunicorn:
             raise
 
     def _wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
-            try:
-                if http.get(f"{self.url}/healthz", timeout=1).status_code == 200 and (
-                    len(self.workers()) == self.workers_expected
-                ):
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start in {timeout}s; see {self.log_path}")
+        wait_ready(self.process, self.url, f"{self.name} (see {self.log_path})", timeout,
+                   ready=lambda: len(self.workers()) == self.workers_expected)
 
     def workers(self):
         return children(self.process.pid)

@@ -22,6 +22,7 @@ from installations.stores import installation_store
 from sandbox import events
 from sandbox.models import Token
 from tests.helpers import install, mention, metric, needs_redis, signed_post, wait_for
+from tests.processes import self_signed_certificate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -219,37 +220,13 @@ def test_a_connection_slack_closed_is_not_reused(rate_limiting_slack):
     assert len(rate_limiting_slack.connections) == 3
 
 
-def _self_signed(tmp_path):
-    """A certificate for 127.0.0.1 that no system store trusts (its key and cert files)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return tmp_path / "key.pem", tmp_path / "cert.pem"
-
-
 def test_slack_calls_over_tls_verify_the_certificate_and_keep_the_connection(rate_limiting_slack, settings, tmp_path, monkeypatch):
     import ssl
 
     from installations import slack_http
 
-    key, cert = _self_signed(tmp_path)
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    self_signed_certificate(key, cert)
     served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     served.load_cert_chain(cert, key)
     rate_limiting_slack.limited = 0

@@ -5,9 +5,6 @@ Without the proxy, 64 connections that trickle their headers or body hold every 
 /healthz waits for them; behind it, /healthz answers at once and the slow requests are still served.
 """
 
-import datetime
-import http.server
-import ipaddress
 import itertools
 import json
 import os
@@ -18,19 +15,15 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 
-from tests.processes import ROOT, Gunicorn, free_port
+from tests.processes import ROOT, Gunicorn, free_port, self_signed_certificate, wait_ready
 from tests import workers
 
 NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
@@ -46,6 +39,7 @@ TRICKLE_EVERY = 0.5  # seconds between two pieces of a slow request
 # A free server answers /healthz in milliseconds: these are generous.
 PATIENCE = 5  # client timeout for /healthz through the proxy
 HELD = 2  # how long /healthz is left waiting on gunicorn alone before the slow clients let go
+# Its own connections: a kept one from tests.processes.http (its start-up checks) would skip gunicorn's queue.
 session = requests.Session()
 session.trust_env = False  # local servers: never through a proxy from the environment
 
@@ -83,7 +77,8 @@ class Nginx:
         self.http_port, self.https_port = free_port(), free_port()
         self.url, self.https_url = f"http://127.0.0.1:{self.http_port}", f"https://127.0.0.1:{self.https_port}"
         self.certificate = str(self.dir / "tls" / "fullchain.pem")
-        self._write_certificate()
+        # A self-signed certificate for 127.0.0.1, where the shipped file expects certbot's files.
+        self_signed_certificate(self.dir / "tls" / "privkey.pem", self.certificate)
         config = self.dir / "nginx.conf"
         config.write_text(self.render({
             "http://web:8000": f"http://127.0.0.1:{upstream_port}",
@@ -114,35 +109,11 @@ class Nginx:
             text = text.replace(shipped, local)
         return text
 
-    def _write_certificate(self):
-        """A self-signed certificate for 127.0.0.1, where the shipped file expects certbot's files."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        certificate = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        Path(self.certificate).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        (self.dir / "tls" / "privkey.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-
     def _wait_ready(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited at start: {self.errors()}")
-            try:
-                if session.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"nginx did not start in {timeout}s: {self.errors()}")
+        try:
+            wait_ready(self.process, self.url, "nginx", timeout, every=0.1)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}: {self.errors()}") from None
 
     def errors(self):
         return "\n".join(path.read_text(errors="replace")[-2000:] for path in (self.dir / "log").glob("*.log"))
@@ -296,7 +267,7 @@ def test_proxy_tells_the_app_the_scheme_and_a_forged_one_is_overwritten(app, pro
     assert secure.status_code == 404
 
 
-class HeaderEcho(http.server.BaseHTTPRequestHandler):
+class HeaderEcho(BaseHTTPRequestHandler):
     """An upstream that answers with the headers the proxy sent it."""
 
     def do_GET(self):
@@ -315,7 +286,7 @@ class HeaderEcho(http.server.BaseHTTPRequestHandler):
 def test_proxy_appends_the_client_address_and_overwrites_the_scheme():
     """What the app trusts (bolt_app/throttle.py: the last X-Forwarded-For entry; Django:
     X-Forwarded-Proto) is what the proxy wrote, whatever the client sent."""
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HeaderEcho)
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), HeaderEcho)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     proxy = Nginx(upstream.server_address[1])
     forged = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
