@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django import db
@@ -63,16 +64,21 @@ def jobs() -> list[Job]:
         Job(name, "", name, timetable, CronTrigger.from_crontab(timetable, timezone=zone))
         for name, timetable in timetables.items()
     ]
+    timetables, triggers = {}, {}
     for scheduled in scheduled_methods():
-        cron = dict(scheduled.cron)
-        try:  # a plugin's timetable of its own time zone, or a field out of range, costs that job only
-            trigger = CronTrigger(**{"timezone": zone, **cron})
+        key = (scheduled.plugin, scheduled.method)
+        try:  # a plugin's timetable of its own time zone, or a field out of range, costs that timetable only
+            trigger = CronTrigger(**{"timezone": zone, **scheduled.cron})
         except (TypeError, ValueError) as error:
             logger.error("Plugin schedule %s.%s (%s) skipped: %s", scheduled.plugin, scheduled.method,
                          scheduled.timetable, error)
             continue
-        found.append(Job(f"{scheduled.plugin}.{scheduled.method}", scheduled.plugin, scheduled.method,
-                         scheduled.timetable, trigger))
+        timetables.setdefault(key, []).append(scheduled.timetable)
+        triggers.setdefault(key, []).append(trigger)
+    for (plugin, method), several in triggers.items():
+        # A method with several `@schedule`s is one schedule: it fires at the soonest of its timetables.
+        trigger = several[0] if len(several) == 1 else OrTrigger(several)
+        found.append(Job(f"{plugin}.{method}", plugin, method, "; ".join(timetables[plugin, method])[:200], trigger))
     return found
 
 
@@ -85,19 +91,12 @@ def tick_of(trigger, now: datetime) -> datetime:
     return latest or now.replace(microsecond=0)
 
 
-def next_run(same: list[Job], after: datetime):
-    """The next fire time of a schedule: the earliest of its timetables' (a method may have several)."""
-    times = [job.trigger.get_next_fire_time(None, after) for job in same]
-    return min((t for t in times if t is not None), default=None)
-
-
-def fire(job: Job, same: list[Job]):
-    """One tick of `job`; `same` is every job of its schedule (its row in the admin)."""
+def fire(job: Job):
     from background.models import Schedule
 
-    tick = tick_of(job.trigger, datetime.now(job.trigger.timezone))
+    tick = tick_of(job.trigger, datetime.now(timezone.get_default_timezone()))
     job.send(tick.isoformat())
-    upcoming = next_run(same, tick + timedelta(microseconds=1))
+    upcoming = job.trigger.get_next_fire_time(None, tick + timedelta(microseconds=1))
     try:
         Schedule.objects.filter(name=job.name).update(next_run_at=upcoming)
     except Exception:
@@ -106,24 +105,16 @@ def fire(job: Job, same: list[Job]):
         db.close_old_connections()
 
 
-def by_schedule(found: list[Job]) -> dict[str, list[Job]]:
-    """The jobs of each schedule (one admin row): a method with several `@schedule`s has a job each."""
-    grouped = {}
-    for job in found:
-        grouped.setdefault(job.name, []).append(job)
-    return grouped
-
-
 def register(found: list[Job]):
     """Show the schedules in the admin, with their next run."""
     from background.models import Schedule
 
     now = datetime.now(timezone.get_default_timezone())
-    for name, same in by_schedule(found).items():
+    for job in found:
         Schedule.objects.update_or_create(
-            name=name,
-            defaults=dict(plugin=same[0].plugin, method=same[0].method,
-                          timetable="; ".join(job.timetable for job in same)[:200], next_run_at=next_run(same, now)),
+            name=job.name,
+            defaults=dict(plugin=job.plugin, method=job.method, timetable=job.timetable,
+                          next_run_at=job.trigger.get_next_fire_time(None, now)),
         )
     Schedule.objects.exclude(name__in=[job.name for job in found]).delete()
 
@@ -181,11 +172,10 @@ def _term():
                 waiting = True
         logger.info("Scheduler firing %d jobs: %s", len(found), ", ".join(job.name for job in found))
         scheduler = LazyBlockingScheduler(timezone=timezone.get_default_timezone())
-        schedules = by_schedule(found)
         for job in found:
             # A tick missed by more than the grace time (no scheduler was running) is skipped, not
             # caught up; several missed ticks fire once.
-            scheduler.add_job(fire, job.trigger, args=(job, schedules[job.name]), name=job.name, coalesce=True,
+            scheduler.add_job(fire, job.trigger, args=(job,), name=job.name, coalesce=True,
                               misfire_grace_time=MISFIRE_GRACE_SECONDS, max_instances=1)
         # dramatiq-crontab's: extends the lock, or shuts this scheduler down once it is lost.
         scheduler.add_job(utils.extend_lock, IntervalTrigger(seconds=conf.get_settings().LOCK_REFRESH_INTERVAL),
