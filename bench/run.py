@@ -80,6 +80,7 @@ def parse_args():
     parser.add_argument("--database-name", default="slackhub_bench", help="bench database on a PostgreSQL server")
     args = parser.parse_args()
     args.rss_points = sorted({int(point) for point in args.rss_points.split(",") if point.strip()})
+    args.worker_processes = args.workers  # Dramatiq worker processes (bench/background.py has an option)
     return args
 
 
@@ -184,7 +185,7 @@ class Bench:
             "app", self.app_env, ["-c", "config/gunicorn.py"], self.run_dir, self.args.workers, port=self.app_port
         )
         if os.getenv("REDIS_URL"):  # a broker: plugins run in the worker, as in production
-            self.worker = Worker(self.app_env, self.run_dir, processes=getattr(self.args, "worker_processes", None) or self.args.workers)
+            self.worker = Worker(self.app_env, self.run_dir, processes=self.args.worker_processes)
 
     def app_cpu(self):
         """The app's CPU: its web workers and, with a broker, its Dramatiq worker."""

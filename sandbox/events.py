@@ -194,6 +194,12 @@ def block_actions_body(
     }
     if not is_ephemeral:
         payload["message"] = message
+    return interaction_body(payload)
+
+
+def interaction_body(payload: dict) -> bytes:
+    """An interaction (a click, a submission, an options request) as Slack posts it: a form with one
+    JSON `payload` field."""
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 

@@ -23,7 +23,7 @@ import redis
 import requests
 from django.conf import settings as django_settings
 
-from tests.processes import ROOT, Gunicorn, free_port, http
+from tests.processes import ROOT, Gunicorn, children, free_port, http
 from sandbox import events
 from sandbox.models import Message
 from tests import workers
@@ -309,9 +309,9 @@ def test_an_acked_uninstall_waits_in_the_broker_for_a_worker_that_runs_below_the
                     timeout=60)
     assert Workspace.objects.get(team_id="T0ACME0001").status == Workspace.UNINSTALLED
     assert InstallationEvent.objects.filter(kind=InstallationEvent.UNINSTALLED, actor="slack").count() == 1
-    children = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True).stdout.split()
-    niceness = {pid: (os.getpriority(os.PRIO_PROCESS, int(pid)), open(f"/proc/{pid}/cmdline").read()) for pid in children}
-    assert children and all(value == 10 for value, _ in niceness.values()), niceness
+    niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in children(worker.process.pid)}
+    assert django_settings.TASKS_WORKER_NICE > 0 and niceness
+    assert set(niceness.values()) == {django_settings.TASKS_WORKER_NICE}, niceness
 
 
 def test_acks_stay_within_three_seconds_while_events_arrive_ten_times_faster_than_workers_clear_them(

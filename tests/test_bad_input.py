@@ -210,7 +210,7 @@ SIGNED_UNREADABLE = {
 def payload(**fields):
     """An interaction from the installed workspace, as Slack posts it (a form with one JSON field)."""
     base = {"team": {"id": INSTALLED_TEAM}, "user": {"id": "U0FUZZ0002"}, "api_app_id": "A0SANDBOX1", "trigger_id": "1.2"}
-    return urlencode({"payload": json.dumps({**base, **fields})}).encode(), "application/x-www-form-urlencoded"
+    return events.interaction_body({**base, **fields}), "application/x-www-form-urlencoded"
 
 
 def event(event_fields, **envelope):

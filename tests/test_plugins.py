@@ -7,10 +7,10 @@ import pytest
 
 from installations import models
 from plugins.models import MissingScope, RoleGrant
-from sandbox import people
+from sandbox import events, people
 from sandbox.ids import bot_user_id
 from sandbox.models import ApiCall, Message, Reaction
-from tests.helpers import install, wait_for
+from tests.helpers import install, signed_post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -338,8 +338,6 @@ def test_an_uninstall_deletes_the_workspaces_storage_and_roles_but_a_late_one_do
 
     from plugins import context
     from plugins.storage import storage_backend
-    from sandbox import events
-    from tests.helpers import signed_post
 
     reply_to(app, f"<@{BOT}> store lunch at noon under lunch", "stored under lunch")
     reply_to(app, f"<@{BOT}> grant role cook to <@{BOB}>", "now has role `cook`", user=ALICE)
@@ -439,14 +437,8 @@ def test_with_an_org_wide_install_roles_hold_in_one_workspace_of_the_org(slack, 
 
 
 def test_an_external_select_asking_for_options_is_answered_in_the_ack(app, client):
-    import json
-    from urllib.parse import urlencode
-
-    from tests.helpers import signed_post
-
     payload = {"type": "block_suggestion", "team": {"id": TEAM}, "user": {"id": BOB, "team_id": TEAM},
                "api_app_id": "A0SANDBOX1", "action_id": "pick", "block_id": "b", "value": "lu", "token": "t"}
-    response = signed_post(client, urlencode({"payload": json.dumps(payload)}).encode(),
-                           content_type="application/x-www-form-urlencoded")
+    response = signed_post(client, events.interaction_body(payload), content_type="application/x-www-form-urlencoded")
 
     assert response.status_code == 200 and response.json() == {"options": []}
