@@ -29,7 +29,7 @@ class claimed:
     """
 
     def __init__(self, key):
-        self.key = key and f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
+        self.key = key and _claim_name(key)
         message = CurrentMessage.get_current_message()
         self.owner = message.message_id if message else None
 
@@ -96,35 +96,68 @@ class _LocalClaims:
 _local_claims = _LocalClaims()
 
 
+def _claim_name(key):
+    return f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
+
+
 def _claims():
     broker = dramatiq.get_broker()
     return broker.client if isinstance(broker, RedisBroker) else _local_claims
 
 
-# After the claim store failed, how long `first` claims in this process only (no connect timeout paid per call).
-OUTAGE_SECONDS = 5
-_outage = {"until": 0.0}
+# After a failure, how long the broker's Redis is left alone before it is tried again.
+BROKER_RETRY_SECONDS = 5
+
+
+class BrokerState:
+    """Whether the broker's Redis is used (for sends, and for `first`'s claims): after a failure, not
+    for BROKER_RETRY_SECONDS (a dead Redis would otherwise cost every event a connection attempt),
+    then the next call tries again. One warning when it goes, one when it is back."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.failed_at = None  # monotonic time of the last failure; None while the broker is up
+
+    def usable(self) -> bool:
+        failed_at = self.failed_at
+        return failed_at is None or time.monotonic() - failed_at >= BROKER_RETRY_SECONDS
+
+    def down(self, error):
+        with self.lock:
+            first = self.failed_at is None
+            self.failed_at = time.monotonic()
+        if first:
+            logger.warning(
+                "Broker unavailable (%s): events are handled in the web process until it is back", type(error).__name__
+            )
+
+    def up(self):
+        if self.failed_at is not None:
+            with self.lock:
+                back, self.failed_at = self.failed_at is not None, None
+            if back:
+                logger.warning("Broker available again: events go to the workers")
+
+    def status(self, kind) -> dict:
+        return {"broker": kind, "ok": self.failed_at is None}
+
+
+broker_state = BrokerState()
 
 
 def first(key: str, seconds: int) -> bool:
     """Claim `key` for `seconds`: True the first time, False while it is held.
 
     With the broker's Redis down (events are then handled in the web process), claims are this
-    process's own for a few seconds at a time, with one warning per outage: a second reply may then
-    come from another process, which beats none.
+    process's own until it is back: a second reply may then come from another process, which beats none.
     """
-    name = f"{settings.DRAMATIQ_NAMESPACE}:claim:{key}"
-    if time.monotonic() >= _outage["until"]:
+    name = _claim_name(key)
+    if broker_state.usable():
         try:
             claimed_now = bool(_claims().set(name, "1", nx=True, ex=seconds))
         except RedisError as error:
-            if not _outage["until"]:
-                logger.warning("Claim store unavailable (%s): claims are this process's own until it is back",
-                               type(error).__name__)
-            _outage["until"] = time.monotonic() + OUTAGE_SECONDS
+            broker_state.down(error)
         else:
-            if _outage["until"]:
-                _outage["until"] = 0.0
-                logger.warning("Claim store available again")
+            broker_state.up()
             return claimed_now
     return _local_claims.set(name, "1", nx=True, ex=seconds)

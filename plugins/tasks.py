@@ -11,7 +11,6 @@ event is claimed once, in the broker's Redis, so it is handled once. Arguments a
 
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 from installations import metrics
 from installations.uninstall import SLACK_EVENTS, apply_slack_event
 from plugins import dispatch
+from plugins.claims import broker_state as _broker
 from plugins.claims import claimed
 from plugins.context import storage_key
 
@@ -30,8 +30,6 @@ logger = logging.getLogger("slackhub.tasks")
 # Slack events are worth little after a few tries; a handler failure is the plugin's (dispatch logs
 # it and never raises), so what raises here is the database or Slack being unreachable.
 EVENT_OPTIONS = {"max_retries": 3, "min_backoff": 1000, "max_backoff": 30000, "time_limit": 5 * 60 * 1000}
-# After a failed send, how long sends skip the broker before trying it again.
-BROKER_RETRY_SECONDS = 5
 
 
 @dramatiq.actor(**EVENT_OPTIONS)
@@ -91,39 +89,6 @@ def enqueue(body: dict, workspace: dict, key: str | None = None) -> None:
     _in_web_process(handle_event.fn, body, workspace, key)
 
 
-class _BrokerState:
-    """Whether sends go to the broker: after a failure, not for BROKER_RETRY_SECONDS (a dead Redis
-    would otherwise cost every event a connection attempt), then the next send tries again."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.failed_at = None  # monotonic time of the last failure; None while the broker is up
-
-    def usable(self) -> bool:
-        failed_at = self.failed_at
-        return failed_at is None or time.monotonic() - failed_at >= BROKER_RETRY_SECONDS
-
-    def down(self, error):
-        with self.lock:
-            first = self.failed_at is None
-            self.failed_at = time.monotonic()
-        if first:
-            logger.warning(
-                "Broker unavailable (%s): events are handled in the web process until it is back", type(error).__name__
-            )
-
-    def up(self):
-        if self.failed_at is not None:
-            with self.lock:
-                back, self.failed_at = self.failed_at is not None, None
-            if back:
-                logger.warning("Broker available again: events go to the workers")
-
-    def status(self, kind) -> dict:
-        return {"broker": kind, "ok": self.failed_at is None}
-
-
-_broker = _BrokerState()
 
 
 def broker_status() -> dict:
